@@ -1,0 +1,56 @@
+# Game Day. Every target does its own set-up; run `make help` for the list.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+RESULTS := reports/allure-results
+STAMP := $(VENV)/.installed
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@echo "[setup] virtual environment and project ..."
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)  ## the virtual environment with the project installed
+
+setup: $(STAMP)  ## venv, Docker engine, base image, wheelhouse and every image of the stack
+	@$(PY) -m fixtures.bootstrap
+
+test: setup  ## every test: unit, rules, stack, synthetic, scenarios and their broken variants
+	@$(PYTEST) suites --junitxml=reports/junit.xml --alluredir=$(RESULTS) $(ARGS)
+
+chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME
+	@$(PY) -m suites.scenarios.catalog --check "$(scenario)"
+	@$(MAKE) --no-print-directory setup
+	@$(PYTEST) suites/scenarios/test_scenarios.py --scenario "$(scenario)" \
+		--junitxml=reports/junit-chaos.xml --alluredir=$(RESULTS) $(ARGS)
+
+gameday: setup  ## every scenario, then the incident reports and the summary
+	@$(PYTEST) suites/scenarios/test_scenarios.py \
+		--junitxml=reports/junit-gameday.xml --alluredir=$(RESULTS) $(ARGS)
+
+synthetic: $(STAMP)  ## the validation checks against a running deployment: make synthetic url=http://HOST:8080
+	@test -n "$(url)" || { echo "usage: make synthetic url=http://HOST:8080 [prometheus=URL] [alertmanager=URL]"; exit 2; }
+	@$(PYTEST) suites/synthetic --target-url "$(url)" \
+		$(if $(prometheus),--prometheus-url "$(prometheus)") \
+		$(if $(alertmanager),--alertmanager-url "$(alertmanager)") \
+		--junitxml=reports/junit-synthetic.xml --alluredir=reports/allure-synthetic $(ARGS)
+
+report: $(STAMP)  ## Allure HTML in reports/html (installs the npm allure package if needed)
+	@$(PY) -m reports.allure_html
+
+bench: setup  ## figures: game-day wall time, per-scenario times, model latency and memory
+	@$(PY) bench/gameday.py
+
+lint: $(STAMP)  ## ruff
+	@$(VENV)/bin/ruff check .
+
+clean:  ## remove every container, network and volume the project ever started
+	@if [ -x $(PY) ]; then $(PY) -m fixtures.sweep --all; fi
+
+.PHONY: help venv setup test chaos gameday synthetic report bench lint clean
