@@ -1,0 +1,153 @@
+"""Game Day's pytest plugin: options, markers, the scenario catalog's selection, thin fixtures.
+
+The stack is session-scoped and restored between scenarios: after each one the fault is
+reverted and the stack must be healthy again (app healthy, Prometheus scraping, no alert
+active); if it is not, it is replaced by a new one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+os.environ.setdefault("TC_HOST", "127.0.0.1")
+
+from fixtures.clients import Endpoints  # noqa: E402
+from suites.scenarios import catalog  # noqa: E402
+
+MARKERS = {
+    "unit": "no container needed",
+    "rules": "promtool checks of the real monitoring rules (in the Prometheus image)",
+    "stack": "needs the testcontainers stack",
+    "scenario": "a game-day scenario run end to end on the stack",
+    "broken_variant": "a scenario run against deliberately broken detection/alerting/recovery",
+    "synthetic": "validation checks that also run against an existing deployment",
+    "property": "hypothesis property tests against the live service",
+    "load": "bounded locust load run",
+    "report": "report generation and rendering",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gameday")
+    group.addoption("--scenario", action="append", default=[],
+                    help="run only this catalog scenario (repeatable)")
+    group.addoption("--target-url", help="synthetic checks against this existing deployment")
+    group.addoption("--prometheus-url", help="its Prometheus, for the synthetic checks")
+    group.addoption("--alertmanager-url", help="its Alertmanager, for the synthetic checks")
+    group.addoption("--time-compression", type=float, default=20.0,
+                    help="production alert durations are divided by this on the stack")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, help_text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {help_text}")
+    for name in config.getoption("--scenario"):
+        if name not in catalog.BY_NAME:
+            raise pytest.UsageError(str(catalog.UnknownScenario(name)))
+
+
+def selected_scenarios(config: pytest.Config) -> list[catalog.Scenario]:
+    names = config.getoption("--scenario")
+    return [s for s in catalog.SCENARIOS if not names or s.name in names]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "scenario" in metafunc.fixturenames:
+        chosen = selected_scenarios(metafunc.config)
+        metafunc.parametrize("scenario", chosen, ids=[s.name for s in chosen])
+
+
+# ---- the stack ----------------------------------------------------------------------------
+class StackManager:
+    """Owns the session's stack: starts it lazily, restores or replaces it between tests."""
+
+    def __init__(self, compression: float) -> None:
+        self.compression = compression
+        self.stack = None
+        self.figures: dict[str, list[float]] = {"start": [], "restore": [], "replace": []}
+
+    def get(self):
+        if self.stack is None:
+            self._start()
+        return self.stack
+
+    def _start(self) -> None:
+        from fixtures import engine, images, labels, monitoring, sweep
+        from fixtures.stack import Stack
+
+        started = time.monotonic()
+        sweep.sweep_stale(engine.client())
+        stack = Stack(images.current_refs(), labels.new_run_id(),
+                      monitoring.Compression(self.compression))
+        self.stack = stack.__enter__()
+        self.figures["start"].append(time.monotonic() - started)
+
+    def restore(self) -> None:
+        """Healthy again after a scenario, or a new stack."""
+        if self.stack is None:
+            return
+        started = time.monotonic()
+        try:
+            self.stack.wait_healthy(timeout=90)
+            self.figures["restore"].append(time.monotonic() - started)
+        except TimeoutError:
+            self.replace()
+
+    def replace(self) -> None:
+        started = time.monotonic()
+        self.close()
+        self._start()
+        self.stack.wait_healthy(timeout=90)
+        self.figures["replace"].append(time.monotonic() - started)
+
+    def close(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+            self.stack = None
+
+
+@pytest.fixture(scope="session")
+def stack_manager(request: pytest.FixtureRequest) -> Iterator[StackManager]:
+    manager = StackManager(request.config.getoption("--time-compression"))
+    request.config.stash[_MANAGER] = manager
+    yield manager
+    manager.close()
+
+
+_MANAGER = pytest.StashKey[StackManager]()
+
+
+@pytest.fixture
+def stack(stack_manager: StackManager):
+    """The session's stack, healthy at the start of the test and restored after it."""
+    yield stack_manager.get()
+    stack_manager.restore()
+
+
+@pytest.fixture
+def endpoints(request: pytest.FixtureRequest) -> Endpoints:
+    """An existing deployment given by --target-url, or else the stack's."""
+    url = request.config.getoption("--target-url")
+    if url:
+        return Endpoints(app=url.rstrip("/"),
+                         prometheus=request.config.getoption("--prometheus-url"),
+                         alertmanager=request.config.getoption("--alertmanager-url"))
+    return request.getfixturevalue("stack").endpoints
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    manager = config.stash.get(_MANAGER, None)
+    if manager is None or not any(manager.figures.values()):
+        return
+    terminalreporter.section("game day: stack figures")
+    for name, values in manager.figures.items():
+        if values:
+            values = sorted(values)
+            terminalreporter.write_line(
+                f"stack {name:8} n={len(values):2}  median {values[len(values) // 2]:6.1f}s  "
+                f"max {values[-1]:6.1f}s")

@@ -1,0 +1,52 @@
+"""bad-config: an invalid config/production.yml is deployed and the app restarted."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import dataclass
+
+import yaml
+
+from faults.base import ensure_running
+from fixtures.stack import Stack
+
+CONFIG_DIR = "/app/config"
+RELEASED = "/app/release/config/production.yml"
+
+
+@dataclass
+class BadConfig:
+    field: str = "server.port"
+    value: object = 99999
+    description: str = "A configuration with server.port out of range was deployed."
+
+    def _write(self, stack: Stack, text: str) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            data = text.encode()
+            info = tarfile.TarInfo("production.yml")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        stack.container("toolbox").put_archive(CONFIG_DIR, buffer.getvalue())
+
+    def _released(self, stack: Stack) -> str:
+        return stack.toolbox(f"cat {RELEASED}").output
+
+    def inject(self, stack: Stack) -> str:
+        config = yaml.safe_load(self._released(stack))
+        section, key = self.field.split(".")
+        config[section][key] = self.value
+        self._write(stack, yaml.safe_dump(config, sort_keys=False))
+        stack.container("app-prod").restart(timeout=5)
+        return f"deployed {self.field}={self.value!r} and restarted app-prod"
+
+    def revert(self, stack: Stack) -> None:
+        if self.residue(stack):
+            self._write(stack, self._released(stack))
+            stack.container("app-prod").restart(timeout=5)
+        ensure_running(stack, "app-prod")
+
+    def residue(self, stack: Stack) -> list[str]:
+        same = stack.toolbox(f"cmp -s {CONFIG_DIR}/production.yml {RELEASED}").exit_code == 0
+        return [] if same else ["config/production.yml differs from the released configuration"]

@@ -1,0 +1,93 @@
+"""A synthetic prober: health, readiness and a real inference, several times a second.
+
+It runs in a thread from before the fault until after recovery, and its record is what
+"detected" and "recovered" are measured from. It stops by itself after `max_seconds`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import httpx
+
+ENDPOINTS = ("health", "ready", "inference")
+
+
+@dataclass(frozen=True)
+class Observation:
+    at: float  # unix time the answer (or the error) came back
+    endpoint: str
+    ok: bool
+    status: int | None
+    body: str
+    request_id: str | None = None
+
+
+class Prober:
+    def __init__(self, base_url: str, image_b64: str, interval: float = 0.2,
+                 max_seconds: float = 600.0) -> None:
+        self.base_url = base_url
+        self.image_b64 = image_b64
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.observations: list[Observation] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _probe(self, client: httpx.Client, endpoint: str) -> Observation:
+        try:
+            if endpoint == "inference":
+                response = client.post("/model/inference",
+                                       json={"image": self.image_b64, "task": "captioning"})
+            else:
+                response = client.get(f"/{endpoint}")
+            request_id = None
+            if endpoint == "inference" and response.status_code == 200:
+                request_id = response.json().get("request_id")
+            return Observation(time.time(), endpoint, response.status_code == 200,
+                               response.status_code, response.text[:400], request_id)
+        except httpx.HTTPError as error:
+            return Observation(time.time(), endpoint, False, None, f"{type(error).__name__}: {error}")
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        with httpx.Client(base_url=self.base_url, timeout=2.0) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                for endpoint in ENDPOINTS:
+                    observation = self._probe(client, endpoint)
+                    with self._lock:
+                        self.observations.append(observation)
+                self._stop.wait(self.interval)
+
+    def since(self, start: float) -> list[Observation]:
+        with self._lock:
+            return [o for o in self.observations if o.at >= start]
+
+    def first(self, start: float, predicate) -> Observation | None:
+        return next((o for o in self.since(start) if predicate(o)), None)
+
+    def answered_request_ids(self, start: float) -> list[str]:
+        return [o.request_id for o in self.since(start) if o.request_id]
+
+    def timeline(self, start: float) -> list[dict]:
+        """Observations where an endpoint changed between ok and failing (for reports)."""
+        changes, last = [], {}
+        for o in self.since(start):
+            if last.get(o.endpoint) != o.ok:
+                changes.append({**asdict(o), "t": round(o.at - start, 3)})
+                last[o.endpoint] = o.ok
+        return changes

@@ -1,0 +1,86 @@
+"""Read a runbook's sections into the commands an operator would type, with their line numbers.
+
+A command is one line, a line continued with a backslash, or a compound statement
+(until/while/for/if ... done/fi). Lines meant for another deployment carry a trailing
+`# kubernetes only` or `# host only`; they are reported as not run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNBOOKS = Path(__file__).resolve().parents[2] / "target" / "runbooks"
+OTHER_DEPLOYMENT = re.compile(r"#\s*(kubernetes|host) only\s*$")
+_OPENERS = re.compile(r"^\s*(until|while|for|if|case)\b")
+_CLOSERS = re.compile(r"(^|;|\s)(done|fi|esac)\s*(;|$|\||&|>)")
+
+
+@dataclass(frozen=True)
+class Command:
+    text: str
+    line: int  # 1-based line of the runbook where it starts
+    runnable: bool = True
+
+    def where(self, runbook: str) -> str:
+        return f"{runbook}:{self.line}"
+
+
+class SectionNotFound(LookupError):
+    pass
+
+
+def section_lines(text: str, heading: str) -> list[tuple[int, str]]:
+    """(line number, line) of the section whose heading contains `heading` (case-insensitive)."""
+    lines = text.splitlines()
+    start = level = None
+    in_block = False
+    for number, line in enumerate(lines, 1):
+        if line.strip().startswith("```"):
+            in_block = not in_block
+        match = None if in_block else re.match(r"^(#+)\s+(.*)$", line)
+        if not match:
+            continue
+        if start is None and heading.lower() in match.group(2).lower():
+            start, level = number, len(match.group(1))
+        elif start is not None and len(match.group(1)) <= level:
+            return list(enumerate(lines, 1))[start:number - 1]
+    if start is None:
+        raise SectionNotFound(f"no section headed {heading!r}")
+    return list(enumerate(lines, 1))[start:]
+
+
+def commands(text: str, heading: str) -> list[Command]:
+    """The commands of the bash blocks of one section, in order."""
+    found: list[Command] = []
+    in_block = False
+    pending: list[str] = []
+    pending_line = 0
+    depth = 0
+    for number, line in section_lines(text, heading):
+        if line.strip().startswith("```"):
+            in_block = not in_block and line.strip() in ("```bash", "```sh", "```shell")
+            continue
+        if not in_block:
+            continue
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if not pending:
+            pending_line = number
+        pending.append(line)
+        if _OPENERS.match(line):
+            depth += 1
+        if _CLOSERS.search(stripped):
+            depth = max(depth - 1, 0)
+        if stripped.endswith("\\") or depth > 0:
+            continue
+        joined = "\n".join(pending)
+        found.append(Command(joined.strip(), pending_line, not OTHER_DEPLOYMENT.search(joined)))
+        pending = []
+    return found
+
+
+def load(name: str) -> str:
+    return (RUNBOOKS / name).read_text()

@@ -1,0 +1,60 @@
+"""A healthy stack passes the runbook's validation steps and raises no alert."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.clients import AlertmanagerClient, PrometheusClient, WebhookClient
+from suites.scenarios import runbook
+from suites.synthetic import checks
+
+pytestmark = pytest.mark.stack
+
+
+def test_runbook_validation_checks_pass(stack) -> None:
+    seen = checks.run_all(stack.endpoints)
+    assert set(seen) == {c.name for c in checks.CHECKS}
+
+
+def test_no_alert_and_no_notification_on_a_healthy_stack(stack) -> None:
+    prometheus = PrometheusClient(stack.endpoints.prometheus)
+    rules = prometheus.rules()
+    assert {r["name"] for r in rules} >= {"ModelServiceDown", "ModelLoadFailure",
+                                          "DatabaseConnectionFailure"}
+    assert [r["name"] for r in rules if r["state"] != "inactive"] == []
+    assert AlertmanagerClient(stack.endpoints.alertmanager).alerts() == []
+    assert WebhookClient(stack.endpoints.webhook).notifications() == []
+
+
+@pytest.mark.parametrize("section", ["Validation", "Investigation", "Verify the alert"])
+def test_runbook_diagnostics_run_in_the_toolbox(stack, section) -> None:
+    """Every runnable line of these sections works against the live, healthy stack."""
+    text = runbook.load("service-down.md")
+    failures = []
+    for command in runbook.commands(text, section):
+        if command.runnable:
+            result = stack.toolbox(command.text, timeout=90)
+            if result.exit_code:
+                failures.append(f"line {command.line}: {command.text}\n{result.output[-400:]}")
+    assert failures == []
+
+
+def test_every_published_port_binds_loopback(stack) -> None:
+    published = {}
+    for service in stack.containers:
+        ports = stack.container(service).attrs["NetworkSettings"]["Ports"] or {}
+        for container_port, bindings in ports.items():
+            for binding in bindings or []:
+                published[f"{service} {container_port}"] = binding["HostIp"]
+    assert published, "nothing is published"
+    assert {ip for ip in published.values()} == {"127.0.0.1"}, published
+
+
+def test_every_resource_carries_the_run_label(stack) -> None:
+    label = f"io.gameday.run={stack.run_id}"
+    containers = stack.docker.containers.list(all=True, filters={"label": label})
+    assert {c.labels["com.docker.compose.service"] for c in containers} == set(stack.containers)
+    assert [n.name for n in stack.docker.networks.list(filters={"label": label})] == [
+        stack.project]
+    assert sorted(v.name for v in stack.docker.volumes.list(filters={"label": label})) == sorted(
+        stack.volumes.values())

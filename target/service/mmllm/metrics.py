@@ -1,0 +1,72 @@
+"""Prometheus metrics. Names and labels are a contract with the alert rules: keep them stable."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+TASKS = ("captioning", "ocr", "vqa")
+ERROR_REASONS = (
+    "invalid_json", "invalid_request", "invalid_image", "payload_too_large", "image_too_large",
+    "unknown_task", "model_not_loaded", "out_of_memory", "record_failed", "internal",
+)
+DEPENDENCIES = ("postgres", "redis", "model")
+
+
+class Metrics:
+    """One registry per app instance, so tests can build many apps in one process."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total
+        self.inference_requests = Counter(
+            "model_inference_requests_total", "Inference requests by task and outcome",
+            ["task", "status"], registry=r)
+        self.inference_errors = Counter(
+            "model_inference_errors_total", "Failed inference requests by task and reason",
+            ["task", "reason"], registry=r)
+        self.inference_duration = Histogram(
+            "model_inference_duration_seconds", "Model inference time (successful requests)",
+            ["task"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+        self.model_load_failures = Counter(
+            "model_load_failures_total", "Model loads that failed verification or parsing",
+            registry=r)
+        self.model_loaded = Gauge("model_loaded", "1 if a verified model is loaded", registry=r)
+        self.db_connections_failed = Counter(
+            "db_connections_failed_total", "Failed PostgreSQL connection attempts", registry=r)
+        self.dependency_up = Gauge(
+            "app_dependency_up", "1 if the dependency answered its last check", ["dependency"],
+            registry=r)
+        self.http_requests = Counter(
+            "http_requests_total", "HTTP requests by method, route template and status code",
+            ["method", "handler", "status"], registry=r)
+        self.memory_limit = Gauge(
+            "app_memory_limit_bytes", "cgroup memory limit of the container (0 = none)",
+            registry=r)
+        self.outbox_pending = Gauge(
+            "inference_outbox_pending", "Inference records waiting to be written to PostgreSQL",
+            registry=r)
+        # Create the series up front so rate() and absent() work before the first event.
+        for task in TASKS:
+            self.inference_duration.labels(task)
+            for status in ("success", "error"):
+                self.inference_requests.labels(task, status)
+            for reason in ERROR_REASONS:
+                self.inference_errors.labels(task, reason)
+        for dep in DEPENDENCIES:
+            self.dependency_up.labels(dep)
+
+    def inference_error(self, task: str, reason: str) -> None:
+        task = task if task in TASKS else "unknown"  # never a raw client string as a label
+        self.inference_requests.labels(task, "error").inc()
+        self.inference_errors.labels(task, reason).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
