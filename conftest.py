@@ -15,6 +15,7 @@ import pytest
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TC_HOST", "127.0.0.1")
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")  # /.dockerenv misleads it
 
 from fixtures.clients import Endpoints  # noqa: E402
 from suites.scenarios import catalog  # noqa: E402
@@ -49,6 +50,20 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in config.getoption("--scenario"):
         if name not in catalog.BY_NAME:
             raise pytest.UsageError(str(catalog.UnknownScenario(name)))
+
+
+# Fast, container-free tests first; then the healthy stack; then the faults.
+ORDER = ("suites/unit", "suites/reports", "suites/stack/test_smoke", "suites/synthetic",
+         "suites/properties", "suites/load", "suites/scenarios/test_scenarios",
+         "suites/scenarios/test_broken_variants", "suites/stack/test_cleanup")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next((i for i, prefix in enumerate(ORDER) if path.startswith(prefix)), len(ORDER))
+
+    items.sort(key=rank)  # stable: keeps the order within a file
 
 
 def selected_scenarios(config: pytest.Config) -> list[catalog.Scenario]:

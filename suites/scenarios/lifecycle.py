@@ -66,23 +66,33 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         suffix = f"--{self.variant}" if self.variant != "real" else ""
         path = directory / f"{self.run_id}--{self.scenario}{suffix}.json"
-        path.write_text(json.dumps(asdict(self), indent=2, default=str))
+        path.write_text(redact(json.dumps(asdict(self), indent=2, default=str)))
         return path
 
 
+SECRETS: set[str] = set()  # the running stacks' passwords: never in a report or attachment
+
+
+def redact(text: str) -> str:
+    for secret in SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
 def _attach_json(name: str, value: Any) -> None:
-    allure.attach(json.dumps(value, indent=2, default=str), name=name,
+    allure.attach(redact(json.dumps(value, indent=2, default=str)), name=name,
                   attachment_type=allure.attachment_type.JSON)
 
 
 def _attach_text(name: str, text: str) -> None:
-    allure.attach(text, name=name, attachment_type=allure.attachment_type.TEXT)
+    allure.attach(redact(text), name=name, attachment_type=allure.attachment_type.TEXT)
 
 
 class Lifecycle:
     def __init__(self, stack: Stack, scenario: Scenario, *, runbook_text: str | None = None,
                  variant: str = "real") -> None:
         self.stack = stack
+        SECRETS.add(stack.db_password)
         self.scenario = scenario
         self.fault = scenario.fault()
         self.runbook_text = runbook_text or runbook.load(scenario.runbook)

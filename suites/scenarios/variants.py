@@ -81,8 +81,8 @@ def runbook_step_removed(stack: Stack, scenario: Scenario) -> Iterator[dict]:
 @contextmanager
 def health_always_healthy(stack: Stack, scenario: Scenario) -> Iterator[dict]:
     """The app replaced by one whose /health and /ready say healthy whatever is true."""
-    mount = {str(LYING_ENTRYPOINT): {"bind": "/app/mmllm/__main__.py", "mode": "ro"}}
-    stack.recreate("app-prod", volumes=mount)
+    stack.recreate("app-prod", mounts={str(LYING_ENTRYPOINT): "/app/lying_health_main.py:ro"},
+                   command=["python", "/app/lying_health_main.py"])
     try:
         yield {}
     finally:

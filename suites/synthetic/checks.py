@@ -100,12 +100,12 @@ def check_concurrent_health(endpoints: Endpoints, count: int = 10) -> str:
 
 def check_prometheus_up(endpoints: Endpoints) -> str:
     prometheus = PrometheusClient(str(endpoints.prometheus))
+    query = f'up{{job="{APP_JOB}"}}'
     try:
-        wait_until(lambda: prometheus.targets_up(APP_JOB), timeout=20, what="up == 1")
+        wait_until(lambda: prometheus.value(query) == 1.0, timeout=20, what=f"{query} == 1")
     except TimeoutError:
-        raise CheckFailed("prometheus-up", f'up{{job="{APP_JOB}"}} = '
-                          f'{prometheus.value(f"up{{job=\"{APP_JOB}\"}}")}') from None
-    return f'up{{job="{APP_JOB}"}} = 1'
+        raise CheckFailed("prometheus-up", f"{query} = {prometheus.value(query)}") from None
+    return f"{query} = 1"
 
 
 def check_alertmanager(endpoints: Endpoints) -> str:

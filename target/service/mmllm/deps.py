@@ -13,10 +13,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import redis
@@ -27,6 +29,7 @@ from mmllm.config import PostgresConfig, RedisConfig
 from mmllm.metrics import Metrics
 
 log = logging.getLogger("mmllm.deps")
+T = TypeVar("T")
 RETRY_SECONDS = 1.0
 
 SCHEMA = """
@@ -59,7 +62,7 @@ class Gate:
         self.up = True
         self.error = ""
         self._interval = interval
-        self._last_failure = -math.inf
+        self._last_try = -math.inf
         self._lock = threading.Lock()
 
     def allow(self, probe: bool) -> bool:
@@ -67,16 +70,16 @@ class Gate:
             if self.up:
                 return True
             now = time.monotonic()
-            if not probe or now - self._last_failure < self._interval:
+            if not probe or now - self._last_try < self._interval:
                 return False
-            self._last_failure = now  # this caller is the probe; others keep failing fast
+            self._last_try = now  # this caller is the probe; others keep failing fast
             return True
 
     def failed(self, error: str) -> bool:
         """Record a failure; True if the dependency was up until now."""
         with self._lock:
             was_up, self.up, self.error = self.up, False, error
-            self._last_failure = time.monotonic()
+            self._last_try = time.monotonic()
             return was_up
 
     def succeeded(self) -> bool:
@@ -96,6 +99,9 @@ class Database:
         self._idle: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(pool_size)
+        self._workers = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="db")
+        # Connecting may take connect_timeout; allow one more second for the query itself.
+        self._op_timeout = max(2, math.ceil(cfg.connect_timeout_seconds)) + 1.0
 
     def _connect(self) -> psycopg.Connection:
         cfg = self._cfg
@@ -136,14 +142,15 @@ class Database:
             if self._idle:
                 return self._idle.pop()
         try:
-            conn = self._connect()
+            return self._connect()
         except psycopg.Error as exc:
             self._down(exc, attempt=True)
             raise Unavailable(_one_line(exc)) from exc
+
+    def _up(self) -> None:
         if self.gate.succeeded():
             log.info("Database connection restored", extra={"postgres_host": self._cfg.host})
         self._metrics.dependency_up.labels("postgres").set(1)
-        return conn
 
     @contextmanager
     def connection(self, probe: bool = False) -> Iterator[psycopg.Connection]:
@@ -161,19 +168,41 @@ class Database:
             except BaseException:
                 conn.close()
                 raise
+            self._up()
             with self._lock:
                 self._idle.append(conn)
         finally:
             self._slots.release()
 
+    def _bounded(self, operation: Callable[[psycopg.Connection], T], probe: bool) -> T:
+        """Run `operation` on a pooled connection, waiting at most _op_timeout for it.
+
+        A paused server never answers, yet its kernel still ACKs TCP, so neither socket nor
+        server-side timeouts fire; the caller stops waiting and the worker finishes later.
+        """
+        def run() -> T:
+            with self.connection(probe) as conn:
+                return operation(conn)
+
+        future = self._workers.submit(run)
+        try:
+            return future.result(timeout=self._op_timeout)
+        except FutureTimeout:
+            error = TimeoutError(f"no answer from the database within {self._op_timeout:.0f} s")
+            self._down(error, attempt=False)
+            raise Unavailable(str(error)) from None
+
     def insert(self, records: list[dict], probe: bool = False) -> None:
         """Insert records in one transaction; duplicates (same request_id) are ignored."""
-        with self.connection(probe) as conn:
+
+        def write(conn: psycopg.Connection) -> None:
             try:
                 self._write(conn, records)
             except psycopg.errors.UndefinedTable:
                 conn.execute(SCHEMA)  # table dropped while we were running
                 self._write(conn, records)
+
+        self._bounded(write, probe)
 
     @staticmethod
     def _write(conn: psycopg.Connection, records: list[dict]) -> None:
@@ -186,13 +215,13 @@ class Database:
     def check(self) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            with self.connection(probe=True) as conn:
-                conn.execute("SELECT 1")
+            self._bounded(lambda conn: conn.execute("SELECT 1"), probe=True)
         except (Unavailable, psycopg.Error) as exc:
             return {"status": "fail", "error": f"database unavailable: {_one_line(exc)}"}
         return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     def close(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:

@@ -8,8 +8,11 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
+
+disable_created_metrics()  # no *_created series: they only add noise for the alert rules
 
 TASKS = ("captioning", "ocr", "vqa")
 ERROR_REASONS = (

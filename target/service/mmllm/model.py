@@ -12,7 +12,6 @@ float scales and used dequantized (float32) at inference time.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import struct
 import time
@@ -132,7 +131,8 @@ def encode(pixels: np.ndarray) -> Encoding:
     fg_hist = _soft_hist(pixels[mask], distance[mask] ** 2)
     bg_hist = _soft_hist(pixels[~mask], np.ones(int((~mask).sum())))
     gray = pixels.mean(axis=2)
-    edges = (float(np.abs(np.diff(gray, axis=1)).mean()), float(np.abs(np.diff(gray, axis=0)).mean()))
+    edges = (float(np.abs(np.diff(gray, axis=1)).mean()),
+             float(np.abs(np.diff(gray, axis=0)).mean()))
     shape = np.zeros(64 + 7, dtype=np.float32)
     plain = int(mask.sum()) < 8
     if not plain:
@@ -230,20 +230,21 @@ def _ocr(a: Analysis) -> str:
 
 
 def _answer(a: Analysis, question: str) -> str:
-    words = set(question.lower().replace("?", " ").replace("colour", "color").split())
-    yes_no = bool(words & {"is", "are", "does", "do", "any"}) and question.split()[0].lower() in {
-        "is", "are", "does", "do", "any"}
-    asked_colours = words & set(COLOURS) | ({"gray"} if "grey" in words else set())
-    asked_shapes = {s for s in SHAPES if s in words or s.rstrip("s") in words}
+    """Answer simple colour/shape questions from the same slots the caption uses."""
+    text = question.lower().replace("?", " ").replace("colour", "color").replace("grey", "gray")
+    words = text.split()
+    asked_colours = set(words) & set(COLOURS)
+    asked_shapes = {s for s in SHAPES if s in words or s.rstrip("s") in words}  # stripe(s)
     target = a.background if "background" in words else a.colour
-    if yes_no and asked_shapes:
-        return "yes" if a.shape in asked_shapes and not a.plain else "no"
-    if yes_no and asked_colours:
-        return "yes" if target in asked_colours else "no"
-    if "shape" in words:
-        return "none" if a.plain else a.shape
+    if words and words[0] in ("is", "are", "does", "do", "any"):
+        if asked_shapes:
+            return "yes" if a.shape in asked_shapes and not a.plain else "no"
+        if asked_colours:
+            return "yes" if target in asked_colours else "no"
     if "color" in words:
         return a.background if a.plain else target
+    if "shape" in words:
+        return "none" if a.plain else a.shape
     return f"I can only answer questions about colour and shape; I see {a.caption()}"
 
 
@@ -280,7 +281,8 @@ def train(seed: int = 1234, per_combo: int = 4) -> tuple[dict[str, np.ndarray], 
     z = (x - mean) / std
     rng = np.random.default_rng(seed + 1)
     # Hidden layer: a fixed random projection, quantized first so the head fits what we ship.
-    w1_packed, w1_scales = quantize_int2(rng.normal(size=(HIDDEN, z.shape[1])) / np.sqrt(z.shape[1]))
+    projection = rng.normal(size=(HIDDEN, z.shape[1])) / np.sqrt(z.shape[1])
+    w1_packed, w1_scales = quantize_int2(projection)
     w1 = dequantize_int2(w1_packed, w1_scales, (HIDDEN, z.shape[1]))
     b1 = rng.normal(scale=0.5, size=HIDDEN).astype(np.float32)
     a = np.concatenate([np.maximum(z @ w1.T + b1, 0), z], axis=1)

@@ -1,0 +1,94 @@
+"""Secrets: every writer redacts, and the end of the session scans all it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from reports import redact, session
+from reports.redact import SecretLeak
+from suites.reports.conftest import NEW_RUN, OLD_RUN
+
+pytestmark = pytest.mark.report
+
+SECRET = 'pg-"s3cr3t"&pass'
+
+
+def test_redact_removes_every_form_of_a_secret() -> None:
+    text = (f"password={SECRET} json={json.dumps(SECRET)} "
+            f"html=pg-&quot;s3cr3t&quot;&amp;pass")
+    cleaned = redact.redact(text, [SECRET, ""])
+    assert "s3cr3t" not in cleaned
+    assert cleaned.count(redact.MASK) == 3
+    assert redact.redact("nothing to hide", []) == "nothing to hide"
+    assert redact.redact("abc", ["", "  "]) == "abc"  # blank secrets are not secrets
+
+
+def test_scan_raises_naming_the_file_not_the_secret(tmp_path) -> None:
+    clean, leaky = tmp_path / "clean.md", tmp_path / "leaky.json"
+    clean.write_text("all fine")
+    leaky.write_text(json.dumps({"output": f"POSTGRES_PASSWORD={SECRET}"}))
+    with pytest.raises(SecretLeak) as leak:
+        redact.scan([clean, leaky], [SECRET])
+    assert leak.value.paths == [leaky]
+    assert str(leaky) in str(leak.value) and "s3cr3t" not in str(leak.value)
+    redact.scan([clean], [SECRET])  # no leak, no error
+
+
+def _leak_into(root, run_id: str, secret: str) -> None:
+    """A journal whose command output carries the secret, as a careless command would."""
+    path = root / "journals" / f"{run_id}--db-down.json"
+    j = json.loads(path.read_text())
+    j["commands"][0]["output"] += f"\nPOSTGRES_PASSWORD={secret}"
+    path.write_text(json.dumps(j))
+
+
+def test_finish_writes_everything_and_reports_a_leaking_journal(root, tmp_path) -> None:
+    started = time.time()
+    _leak_into(root, NEW_RUN, SECRET)
+    results = root / "allure-results"
+    with pytest.raises(SecretLeak) as leak:
+        session.finish(results, {"run.id": NEW_RUN}, [SECRET], [NEW_RUN], root=root,
+                       started=started)
+    # The reports themselves were redacted; only the journal (not ours to write) leaked.
+    assert leak.value.paths == [root / "journals" / f"{NEW_RUN}--db-down.json"]
+    incident = (root / "incidents" / NEW_RUN / "db-down.md").read_text()
+    assert "POSTGRES_PASSWORD=[REDACTED]" in incident
+    assert "s3cr3t" not in (root / "summary" / f"{NEW_RUN}.html").read_text()
+
+
+def test_finish_finds_a_secret_in_allure_results(root) -> None:
+    started = time.time()
+    results = root / "allure-results"
+    results.mkdir()
+    (results / "abc-attachment.txt").write_text(f"token {SECRET}")
+    with pytest.raises(SecretLeak) as leak:
+        session.finish(results, {}, [SECRET], [], root=root, started=started)
+    assert leak.value.paths == [results / "abc-attachment.txt"]
+
+
+def test_finish_returns_what_it_wrote(root) -> None:
+    started = time.time() - 5
+    results = root / "allure-results"
+    run_ids = session.journal_run_ids(started, root)
+    assert run_ids == [OLD_RUN, NEW_RUN]
+    written = session.finish(results, {"run.id": NEW_RUN, "app": "0.1.0"}, ["not-there"],
+                             run_ids, root=root, started=started)
+    relative = {str(p.relative_to(root)) for p in written}
+    assert {"allure-results/environment.properties", "allure-results/categories.json",
+            f"incidents/{NEW_RUN}/db-down.md", f"incidents/{NEW_RUN}/service-crash.json",
+            f"incidents/{OLD_RUN}/db-down.md", f"summary/{OLD_RUN}.html",
+            f"summary/{NEW_RUN}.md", "summary/latest.html"} <= relative
+    assert (root / "summary" / "latest.md").read_text() == (
+        root / "summary" / f"{NEW_RUN}.md").read_text()
+
+
+def test_old_files_are_not_scanned(root) -> None:
+    old = root / "incidents" / "old" / "x.md"
+    old.parent.mkdir(parents=True)
+    old.write_text(SECRET)
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    session.finish(root / "allure-results", {}, [SECRET], [], root=root, started=time.time())

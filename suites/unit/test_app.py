@@ -1,0 +1,204 @@
+"""The HTTP API with PostgreSQL and Redis down: client errors stay 4xx, inference still works."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mmllm import testimages
+from mmllm.app import create_app
+from PIL import Image
+
+RED_CIRCLE = base64.b64encode(testimages.red_circle_png()).decode()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def encoded(img: Image.Image, fmt: str) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return b64(buf.getvalue())
+
+
+MALFORMED = [
+    pytest.param(b"{not json", id="invalid-json"),
+    pytest.param(b"", id="empty-body"),
+    pytest.param(b"[1, 2]", id="array-body"),
+    pytest.param(b'"captioning"', id="string-body"),
+    pytest.param(b"\xff\xfe\x00", id="binary-body"),
+    pytest.param({}, id="no-fields"),
+    pytest.param({"task": "captioning"}, id="no-image"),
+    pytest.param({"image": RED_CIRCLE}, id="no-task"),
+    pytest.param({"image": 42, "task": "captioning"}, id="image-not-string"),
+    pytest.param({"image": RED_CIRCLE, "task": ["captioning"]}, id="task-not-string"),
+    pytest.param({"image": RED_CIRCLE, "task": "vqa", "question": 7}, id="question-not-string"),
+    pytest.param({"image": RED_CIRCLE, "task": "vqa"}, id="vqa-without-question"),
+    pytest.param({"image": RED_CIRCLE, "task": "translate"}, id="unknown-task"),
+    pytest.param({"image": "base64_test_image", "task": "captioning"}, id="runbook-literal"),
+    pytest.param({"image": "!!!!", "task": "captioning"}, id="bad-base64"),
+    pytest.param({"image": "", "task": "captioning"}, id="empty-image"),
+    pytest.param({"image": b64(b"hello, not an image"), "task": "captioning"}, id="not-image"),
+    pytest.param({"image": b64(testimages.red_circle_png()[:60]), "task": "captioning"},
+                 id="truncated-png"),
+    pytest.param({"image": encoded(Image.new("RGB", (8, 8)), "GIF"), "task": "captioning"},
+                 id="gif"),
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED)
+def test_malformed_inference_is_a_client_error(client: TestClient, body) -> None:
+    if isinstance(body, bytes):
+        response = client.post("/model/inference", content=body,
+                               headers={"Content-Type": "application/json"})
+    else:
+        response = client.post("/model/inference", json=body)
+    assert 400 <= response.status_code < 500, response.text
+    payload = response.json()
+    assert payload["error"] and "detail" in payload
+
+
+def test_runbook_literal_gets_a_clear_message(client: TestClient) -> None:
+    response = client.post("/model/inference",
+                           json={"image": "base64_test_image", "task": "captioning"})
+    assert response.status_code == 400
+    assert "base64" in response.json()["error"]
+
+
+def test_unknown_task_lists_known_tasks(client: TestClient) -> None:
+    response = client.post("/model/inference", json={"image": RED_CIRCLE, "task": "dance"})
+    assert response.json()["detail"]["known_tasks"] == ["captioning", "ocr", "vqa"]
+
+
+def test_oversized_payload_is_413(make_config) -> None:
+    with TestClient(create_app(make_config(max_image_bytes=2000))) as small:
+        big = b64(testimages.png("red-circle", size=400))
+        response = small.post("/model/inference", json={"image": big * 3, "task": "captioning"})
+        assert response.status_code == 413
+        assert response.json()["error"]
+
+
+def test_decompression_bomb_is_rejected(make_config) -> None:
+    bomb = encoded(Image.new("1", (4000, 4000)), "PNG")  # tiny file, 16 megapixels
+    with TestClient(create_app(make_config(max_image_pixels=1_000_000))) as small:
+        response = small.post("/model/inference", json={"image": bomb, "task": "captioning"})
+        assert response.status_code == 413
+        assert "pixels" in response.json()["error"]
+
+
+def test_real_png_gets_a_caption(client: TestClient) -> None:
+    response = client.post("/model/inference", json={"image": RED_CIRCLE, "task": "captioning"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["result"] == "a red circle on a white background"
+    assert body["task"] == "captioning" and body["cached"] is False
+    assert body["model"] == {"name": "int2_quantized", "version": "1.0.0", "quantization": "int2"}
+    assert body["latency_ms"] > 0 and len(body["request_id"]) == 36
+
+
+def test_jpeg_and_vqa(client: TestClient) -> None:
+    jpeg = encoded(testimages.render("square", "blue", "yellow", size=128), "JPEG")
+    response = client.post("/model/inference",
+                           json={"image": jpeg, "task": "vqa", "question": "What shape is it?"})
+    assert response.status_code == 200 and response.json()["result"] == "square"
+
+
+def test_record_goes_to_file_outbox_when_both_stores_are_down(client: TestClient,
+                                                              tmp_path: Path) -> None:
+    response = client.post("/model/inference", json={"image": RED_CIRCLE, "task": "ocr"})
+    assert response.status_code == 200
+    lines = (tmp_path / "outbox" / "outbox.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["request_id"] for r in records] == [response.json()["request_id"]]
+    assert records[0]["status"] == "success" and records[0]["task"] == "ocr"
+
+
+def test_health_and_ready_report_failed_dependencies(client: TestClient) -> None:
+    assert client.get("/alive").json() == {"status": "alive"}
+    for path in ("/health", "/ready"):
+        response = client.get(path)
+        assert response.status_code == 503
+        checks = response.json()["checks"]
+        assert checks["database"]["status"] == "fail" and checks["database"]["error"]
+        assert checks["redis"]["status"] == "fail" and checks["redis"]["error"]
+        assert checks["model"]["status"] == "ok"
+    assert "memory" in client.get("/ready").json()["checks"]
+
+
+def test_corrupt_model_means_503_not_crash(make_config, model_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken-models"
+    shutil.copytree(model_dir, broken)
+    model_file = broken / "int2_quantized.pth"
+    model_file.write_bytes(model_file.read_bytes()[:-10] + b"corrupted!")
+    with TestClient(create_app(make_config(model_dir=broken))) as c:
+        health = c.get("/health")
+        assert health.status_code == 503
+        assert "checksum mismatch" in health.json()["checks"]["model"]["error"]
+        response = c.post("/model/inference", json={"image": RED_CIRCLE, "task": "captioning"})
+        assert response.status_code == 503
+        assert response.json()["error"].startswith("model not loaded: ")
+        metrics = c.get("/metrics").text
+        assert "model_load_failures_total 1.0" in metrics and "model_loaded 0.0" in metrics
+
+
+METRIC_NAMES = [
+    "model_inference_requests_total", "model_inference_errors_total",
+    "model_inference_duration_seconds_bucket", "model_load_failures_total", "model_loaded",
+    "db_connections_failed_total", "app_dependency_up", "http_requests_total",
+    "app_memory_limit_bytes", "inference_outbox_pending", "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
+]
+
+
+def test_metrics_exports_every_contracted_name(client: TestClient) -> None:
+    client.post("/model/inference", json={"image": RED_CIRCLE, "task": "captioning"})
+    client.post("/model/inference", json={"image": "base64_test_image", "task": "captioning"})
+    client.get("/no/such/path/12345")
+    text = client.get("/metrics").text
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
+             if line and not line.startswith("#")}
+    assert set(METRIC_NAMES) <= names
+    assert 'model_inference_requests_total{status="success",task="captioning"} 1.0' in text
+    assert 'model_inference_errors_total{reason="invalid_image",task="captioning"} 1.0' in text
+    assert 'http_requests_total{handler="/model/inference",method="POST",status="200"}' in text
+    assert "12345" not in text  # raw paths never become label values
+    for dependency in ("postgres", "redis", "model"):
+        assert f'app_dependency_up{{dependency="{dependency}"}}' in text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(st.sampled_from(["image", "task", "question", "x"]), json_values)
+       | json_values)
+def test_arbitrary_json_never_causes_5xx(client: TestClient, body) -> None:
+    response = client.post("/model/inference", json=body)
+    assert response.status_code < 500, response.text
+
+
+def test_testimages_cli_prints_a_usable_base64_png(client: TestClient) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import SERVICE_DIR
+
+    out = subprocess.run([sys.executable, "-m", "mmllm.testimages", "--base64", "red-circle"],
+                         capture_output=True, text=True, cwd=SERVICE_DIR, check=True).stdout
+    response = client.post("/model/inference", json={"image": out.strip(), "task": "captioning"})
+    assert response.json()["result"] == "a red circle on a white background"

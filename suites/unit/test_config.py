@@ -1,0 +1,90 @@
+"""Every bad configuration names its field; the service and --check exit with status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mmllm.config import ConfigError, load_config, parse
+
+from .conftest import SERVICE_DIR
+
+PRODUCTION = SERVICE_DIR.parent / "config" / "production.yml"
+
+
+def production_env(model_dir: Path) -> dict[str, str]:
+    return {"MODEL_DIR": str(model_dir), "POSTGRES_PASSWORD": "pw-secret"}
+
+
+def test_production_config_is_valid(model_dir: Path) -> None:
+    config = load_config(str(PRODUCTION), production_env(model_dir))
+    assert config.server.port == 8080
+    assert (config.postgres.host, config.postgres.port, config.postgres.user) == (
+        "postgres", 5432, "mmllm")
+    assert (config.redis.host, config.redis.port) == ("redis", 6379)
+    assert config.model.name == "int2_quantized"
+    assert config.postgres.password == "pw-secret"  # from the environment, not the file
+    assert "pw-secret" not in repr(config)
+
+
+@pytest.mark.parametrize(("text", "env", "field"), [
+    ("server: [port: 1\n", {}, "config"),                      # invalid YAML
+    ("server:\n  prot: 8080\n", {}, "server.prot"),            # unknown key
+    ("colour: red\n", {}, "colour"),                           # unknown section
+    ("server:\n  port: '8080'\n", {}, "server.port"),          # wrong type
+    ("server:\n  port: 70000\n", {}, "server.port"),           # out of range
+    ("redis:\n  port: 0\n", {}, "redis.port"),
+    ("readiness:\n  max_memory_fraction: 1.5\n", {}, "readiness.max_memory_fraction"),
+    ("server: 5\n", {}, "server"),                             # section is not a mapping
+    ("model:\n  name: nothere\n", {}, "model.name"),           # model file missing
+    ("model:\n  dir: /does/not/exist\n", {}, "model.dir"),
+    ("server:\n  port: 8080\n", {"POSTGRES_PORT": "five"}, "postgres.port"),  # bad env value
+    ("", {}, "config"),                                        # empty file
+])
+def test_bad_configuration_names_the_field(model_dir: Path, text: str, env: dict, field: str
+                                           ) -> None:
+    if "dir:" not in text:
+        env = {"MODEL_DIR": str(model_dir), **env}
+    with pytest.raises(ConfigError) as info:
+        parse(text, env)
+    assert info.value.field == field
+    assert info.value.message().startswith(f"Configuration error: {field}: ")
+
+
+def test_environment_overrides_file(model_dir: Path) -> None:
+    config = parse("postgres:\n  port: 5432\n", {
+        "MODEL_DIR": str(model_dir), "POSTGRES_PORT": "6543", "REDIS_HOST": "cache"})
+    assert config.postgres.port == 6543 and config.redis.host == "cache"
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(SERVICE_DIR), **env}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                          env=full_env, timeout=60)
+
+
+def test_check_command_exit_codes(model_dir: Path, tmp_path: Path) -> None:
+    ok = run(["-m", "mmllm.config", "--check", str(PRODUCTION)], production_env(model_dir))
+    assert ok.returncode == 0 and ok.stdout.strip() == "Configuration OK"
+    bad_file = tmp_path / "bad.yml"
+    bad_file.write_text("server:\n  port: 0\n")
+    bad = run(["-m", "mmllm.config", "--check", str(bad_file)], production_env(model_dir))
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("Configuration error: server.port: ")
+
+
+def test_service_logs_one_line_and_exits_2(model_dir: Path, tmp_path: Path) -> None:
+    bad_file = tmp_path / "bad.yml"
+    bad_file.write_text("redis:\n  port: 99999\n")
+    result = run(["-m", "mmllm"], {**production_env(model_dir), "MMLLM_CONFIG": str(bad_file)})
+    assert result.returncode == 2
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["level"] == "ERROR"
+    assert entry["message"].startswith("Configuration error: redis.port: ")
+    assert "pw-secret" not in result.stdout + result.stderr

@@ -1,0 +1,329 @@
+"""HTTP API: health, readiness, metrics and model inference."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from PIL import Image, UnidentifiedImageError
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mmllm.config import Config
+from mmllm.deps import (
+    Database,
+    RedisLink,
+    ResultCache,
+    cgroup_memory_limit,
+    process_rss_bytes,
+)
+from mmllm.lifecycle import ModelManager
+from mmllm.metrics import Metrics
+from mmllm.model import TASKS, to_pixels
+from mmllm.store import Outbox, Recorder, RecordError
+
+log = logging.getLogger("mmllm.app")
+MAX_QUESTION_CHARS = 500
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+class ApiError(Exception):
+    """An inference request that cannot be answered; `reason` is the metric label."""
+
+    def __init__(self, status: int, reason: str, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.detail = status, reason, message, detail
+
+
+def _error(status: int, message: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse({"error": message, "detail": detail}, status_code=status)
+
+
+class HttpMetricsMiddleware:
+    """Counts every response by method, route template (bounded cardinality) and status."""
+
+    def __init__(self, app: Callable, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # if the app raises before responding, ServerErrorMiddleware sends a 500
+
+        async def send_and_record(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = scope.get("route")
+            handler = getattr(route, "path", None) or "unmatched"
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            self.metrics.http_requests.labels(method, handler, str(status)).inc()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "payload_too_large", f"request body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_request(body: bytes) -> tuple[str, str, str | None]:
+    """Validate the JSON body; returns (task, base64 image, question)."""
+    if not body.strip():
+        raise ApiError(400, "invalid_json", "request body is empty; expected a JSON object")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", "request body is not valid JSON", str(exc)) from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_request", "request body must be a JSON object")
+    task = data.get("task")
+    if task is None or "image" not in data:
+        missing = [f for f in ("image", "task") if data.get(f) is None]
+        raise ApiError(422, "invalid_request", f"missing field(s): {', '.join(missing)}",
+                       {"required": ["image", "task"], "known_tasks": list(TASKS)})
+    if not isinstance(task, str):
+        raise ApiError(422, "invalid_request", "'task' must be a string")
+    if task not in TASKS:
+        raise ApiError(422, "unknown_task", f"unknown task {task[:50]!r}",
+                       {"known_tasks": list(TASKS)})
+    image, question = data["image"], data.get("question")
+    if not isinstance(image, str):
+        raise ApiError(422, "invalid_request", "'image' must be a base64 string")
+    if question is not None and not isinstance(question, str):
+        raise ApiError(422, "invalid_request", "'question' must be a string")
+    if task == "vqa" and not (question or "").strip():
+        raise ApiError(422, "invalid_request", "task 'vqa' needs a non-empty 'question'")
+    if question is not None and len(question) > MAX_QUESTION_CHARS:
+        raise ApiError(422, "invalid_request", f"'question' is longer than {MAX_QUESTION_CHARS}")
+    return task, image, question
+
+
+def _decode_image(text: str, max_bytes: int, max_pixels: int) -> tuple[bytes, Image.Image]:
+    """base64 -> bytes -> lazily opened PNG/JPEG (header read and size-checked only)."""
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]  # tolerate data URLs
+    text = "".join(text.split())
+    if len(text) * 3 // 4 > max_bytes:
+        raise ApiError(413, "payload_too_large", f"image larger than {max_bytes} bytes")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, "invalid_image",
+                       "'image' is not valid base64; send a base64-encoded PNG or JPEG",
+                       str(exc)) from None
+    if not raw:
+        raise ApiError(400, "invalid_image", "'image' is empty")
+    try:
+        img = Image.open(io.BytesIO(raw))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ApiError(413, "image_too_large", "image has too many pixels", str(exc)) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ApiError(400, "invalid_image", "'image' is not a PNG or JPEG image",
+                       str(exc)) from None
+    if img.format not in ("PNG", "JPEG"):
+        raise ApiError(400, "invalid_image", f"unsupported image format {img.format}; "
+                                             "send PNG or JPEG")
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ApiError(413, "image_too_large",
+                       f"image is {width}x{height} pixels; the limit is {max_pixels} pixels")
+    return raw, img
+
+
+def _memory_check(max_fraction: float) -> dict[str, Any]:
+    rss, limit = process_rss_bytes(), cgroup_memory_limit()
+    if not limit:
+        return {"status": "ok", "rss_bytes": rss, "limit_bytes": None}
+    result = {"rss_bytes": rss, "limit_bytes": limit, "fraction": round(rss / limit, 3)}
+    if rss >= max_fraction * limit:
+        return {"status": "fail", **result,
+                "error": f"memory usage {rss} bytes is above {max_fraction:.0%} of the "
+                         f"{limit} byte limit"}
+    return {"status": "ok", **result}
+
+
+def _every(stop: threading.Event, interval: float, fn: Callable[[], object]) -> None:
+    while True:
+        try:
+            fn()
+        except Exception:  # a background loop must survive anything
+            log.exception("Background task %s failed", getattr(fn, "__name__", fn))
+        if stop.wait(interval):
+            return
+
+
+def create_app(config: Config) -> FastAPI:
+    """Build the app; the model is loaded here, background threads start with the lifespan."""
+    server = config.server
+    metrics = Metrics()
+    models = ModelManager(config.model, metrics)
+    redis_link = RedisLink(config.redis, metrics)
+    db = Database(config.postgres, metrics)
+    outbox = Outbox(redis_link, os.environ.get("MMLLM_OUTBOX_DIR", "/app/data/outbox"))
+    recorder = Recorder(db, outbox)
+    cache = ResultCache(redis_link, config.redis.cache_ttl_seconds)
+    # Decompression bombs: PIL warns above MAX_IMAGE_PIXELS; make that an error we catch.
+    Image.MAX_IMAGE_PIXELS = server.max_image_pixels
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    body_limit = server.max_image_bytes * 4 // 3 + 64 * 1024  # base64 overhead + JSON fields
+    models.load()
+    metrics.memory_limit.set(cgroup_memory_limit())
+
+    def monitor() -> None:
+        db.check()  # also reconnects (at most once per second while down)
+        redis_link.check()
+        recorder.drain()
+        models.check()
+        metrics.outbox_pending.set(outbox.pending())
+        metrics.memory_limit.set(cgroup_memory_limit())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=_every, name="model-watcher", daemon=True,
+                             args=(stop, config.model.watch_interval_seconds, models.watch_once)),
+            threading.Thread(target=_every, name="monitor", daemon=True,
+                             args=(stop, 1.0, monitor)),
+        ]
+        for t in threads:
+            t.start()
+        yield
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+        db.close()
+
+    app = FastAPI(title="Mobile Multi-Modal LLM", version="1.0.0", lifespan=lifespan)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    app.state.models, app.state.db, app.state.recorder = models, db, recorder
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, "invalid request", jsonable_encoder(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), f"{request.method} {request.url.path}")
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, MemoryError):
+            log.error("Out of memory while handling %s", request.url.path)
+            return _error(503, "out of memory")
+        log.error("Unhandled error on %s", request.url.path, exc_info=exc)
+        return _error(500, "internal error")
+
+    @app.get("/alive")
+    def alive() -> dict[str, str]:
+        return {"status": "alive"}
+
+    def report(checks: dict[str, dict], good: str, bad: str) -> JSONResponse:
+        ok = all(c["status"] == "ok" for c in checks.values())
+        return JSONResponse({"status": good if ok else bad, "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        checks = {"database": db.check(), "redis": redis_link.check(), "model": models.check()}
+        return report(checks, "healthy", "unhealthy")
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        checks = {"database": db.check(), "redis": redis_link.check(), "model": models.check(),
+                  "memory": _memory_check(config.readiness.max_memory_fraction)}
+        return report(checks, "ready", "not_ready")
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        metrics.memory_limit.set(cgroup_memory_limit())
+        metrics.outbox_pending.set(outbox.pending())
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    def infer(task: str, image_b64: str, question: str | None, started: float) -> dict:
+        raw, img = _decode_image(image_b64, server.max_image_bytes, server.max_image_pixels)
+        model = models.model
+        if model is None:
+            raise ApiError(503, "model_not_loaded", f"model not loaded: {models.error}")
+        image_sha = hashlib.sha256(raw).hexdigest()
+        qhash = hashlib.sha256(question.encode()).hexdigest()[:16] if question else "-"
+        key = f"inference:cache:{model.sha256[:12]}:{task}:{image_sha}:{qhash}"
+        result = cache.get(key)
+        cached = result is not None
+        if result is None:
+            try:
+                pixels = to_pixels(img)
+            except (OSError, ValueError, SyntaxError, EOFError) as exc:
+                raise ApiError(400, "invalid_image", "image data is truncated or corrupt",
+                               str(exc)) from None
+            result = model.run(task, pixels, question)
+            cache.set(key, result)
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        request_id = str(uuid.uuid4())
+        record = {"request_id": request_id, "task": task, "status": "success",
+                  "latency_ms": latency_ms, "image_sha256": image_sha,
+                  "created_at": datetime.now(UTC).isoformat()}
+        try:
+            recorder.save(record)
+        except RecordError as exc:
+            raise ApiError(503, "record_failed", "could not record the inference",
+                           str(exc)) from None
+        return {"request_id": request_id, "task": task, "result": result,
+                "latency_ms": latency_ms, "cached": cached,
+                "model": {"name": model.name, "version": model.version,
+                          "quantization": model.quantization}}
+
+    @app.post("/model/inference")
+    async def inference(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        task = "unknown"
+        try:
+            task, image_b64, question = _parse_request(await _read_body(request, body_limit))
+            body = await run_in_threadpool(infer, task, image_b64, question, started)
+        except ApiError as exc:
+            metrics.inference_error(task, exc.reason)
+            return _error(exc.status, exc.message, exc.detail)
+        except MemoryError:
+            metrics.inference_error(task, "out_of_memory")
+            log.error("Out of memory during inference", extra={"task": task})
+            return _error(503, "out of memory")
+        except Exception:
+            metrics.inference_error(task, "internal")
+            log.exception("Inference failed", extra={"task": task})
+            return _error(500, "internal error")
+        metrics.inference_requests.labels(task, "success").inc()
+        metrics.inference_duration.labels(task).observe(time.perf_counter() - started)
+        return JSONResponse(body)
+
+    return app
