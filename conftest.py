@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -85,6 +86,7 @@ class StackManager:
         self.compression = compression
         self.stack = None
         self.figures: dict[str, list[float]] = {"start": [], "restore": [], "replace": []}
+        self.properties: dict[str, str] = {}
 
     def get(self):
         if self.stack is None:
@@ -101,6 +103,7 @@ class StackManager:
                       monitoring.Compression(self.compression))
         self.stack = stack.__enter__()
         self.figures["start"].append(time.monotonic() - started)
+        self.properties.update(stack.describe())
 
     def restore(self) -> None:
         """Healthy again after a scenario, or a new stack."""
@@ -153,6 +156,36 @@ def endpoints(request: pytest.FixtureRequest) -> Endpoints:
                          prometheus=request.config.getoption("--prometheus-url"),
                          alertmanager=request.config.getoption("--alertmanager-url"))
     return request.getfixturevalue("stack").endpoints
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.time()
+
+
+_STARTED = pytest.StashKey[float]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Allure environment and categories, incident reports, the summary; then a secret scan."""
+    results = session.config.getoption("allure_report_dir", None)
+    if not results or session.config.getoption("--collect-only"):
+        return
+    from reports import session as report_session
+    from suites.scenarios.lifecycle import SECRETS
+
+    started = session.config.stash[_STARTED]
+    manager = session.config.stash.get(_MANAGER, None)
+    properties = manager.properties if manager else {}
+    try:
+        written = report_session.finish(Path(results), properties, sorted(SECRETS),
+                                        report_session.journal_run_ids(started), started=started)
+    except report_session.SecretLeak as leak:
+        session.config.get_terminal_writer().line(f"SECRET LEAK: {leak}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    summaries = [p for p in written if p.parent.name == "summary" and p.suffix == ".md"]
+    for path in summaries[-1:]:
+        session.config.get_terminal_writer().line(f"game-day summary: {path}")
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

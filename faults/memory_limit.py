@@ -23,7 +23,8 @@ class MemoryLimit:
     def inject(self, stack: Stack) -> str:
         container = stack.container(self.service)
         container.stop(timeout=5)
-        container.update(mem_limit=self.limit, memswap_limit=self.limit, mem_reservation=0)
+        container.update(mem_limit=self.limit, memswap_limit=self.limit,
+                         mem_reservation=self.limit)
         container.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

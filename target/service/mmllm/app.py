@@ -312,7 +312,7 @@ def create_app(config: Config) -> FastAPI:
             task, image_b64, question = _parse_request(await _read_body(request, body_limit))
             body = await run_in_threadpool(infer, task, image_b64, question, started)
         except ApiError as exc:
-            metrics.inference_error(task, exc.reason)
+            metrics.inference_error(task, exc.reason, client_error=exc.status < 500)
             return _error(exc.status, exc.message, exc.detail)
         except MemoryError:
             metrics.inference_error(task, "out_of_memory")

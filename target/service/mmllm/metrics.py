@@ -59,16 +59,18 @@ class Metrics:
         # Create the series up front so rate() and absent() work before the first event.
         for task in TASKS:
             self.inference_duration.labels(task)
-            for status in ("success", "error"):
+            for status in ("success", "error", "rejected"):
                 self.inference_requests.labels(task, status)
             for reason in ERROR_REASONS:
                 self.inference_errors.labels(task, reason)
         for dep in DEPENDENCIES:
             self.dependency_up.labels(dep)
 
-    def inference_error(self, task: str, reason: str) -> None:
+    def inference_error(self, task: str, reason: str, client_error: bool = False) -> None:
+        """A failed request. A client's bad input is "rejected", not "error": error-rate alerts
+        are about the service failing, and a caller's typo must not page anyone."""
         task = task if task in TASKS else "unknown"  # never a raw client string as a label
-        self.inference_requests.labels(task, "error").inc()
+        self.inference_requests.labels(task, "rejected" if client_error else "error").inc()
         self.inference_errors.labels(task, reason).inc()
 
     def render(self) -> bytes:
