@@ -44,4 +44,6 @@ class MemoryLimit:
     def residue(self, stack: Stack) -> list[str]:
         live = stack.container(self.service).attrs["HostConfig"]["Memory"]
         wanted = declared_memory()["mem_limit"]
-        return [] if live == wanted else [f"memory limit is {live}, docker-compose.yml says {wanted}"]
+        if live == wanted:
+            return []
+        return [f"memory limit is {live}, docker-compose.yml says {wanted}"]

@@ -262,9 +262,11 @@ class Lifecycle:
         delivered = self._notification(name, "firing", after=self.injected_at, timeout=30)
         alert = next(a for a in delivered["alerts"] if a["labels"].get("alertname") == name)
         expected = {"severity": rules[name]["labels"]["severity"], "service": SERVICE_LABEL}
-        wrong = {k: alert["labels"].get(k) for k, v in expected.items() if alert["labels"].get(k) != v}
+        labels = alert["labels"]
+        wrong = {k: labels.get(k) for k, v in expected.items() if labels.get(k) != v}
         if wrong:
-            self._fail("alert", "alert-wrong", f"{name} delivered with labels {wrong}, want {expected}")
+            self._fail("alert", "alert-wrong",
+                       f"{name} delivered with labels {wrong}, want {expected}")
         runbook_url = alert.get("annotations", {}).get("runbook_url", "")
         if not runbook_url.endswith(f"runbooks/{self.scenario.alert_runbook}"):
             self._fail("alert", "alert-wrong", f"{name} runbook_url {runbook_url!r} does not "
@@ -336,7 +338,8 @@ class Lifecycle:
                 timeout=self.scenario.recover_budget, what="health answering 200 again")
         except TimeoutError:
             self._fail("recover", "recovery-failed",
-                       f"{self.scenario.runbook} '{self.scenario.section}' ran, but /health did not "
+                       f"{self.scenario.runbook} '{self.scenario.section}' ran, but /health "
+                       "did not "
                        f"answer 200 within {self.scenario.recover_budget:.0f}s")
         self.journal.figures["time_to_recover"] = round(healthy.at - started, 3)
         self.journal.figures["time_to_resolve"] = round(healthy.at - self.injected_at, 3)
@@ -349,7 +352,8 @@ class Lifecycle:
         except checks.CheckFailed as failed:
             self._fail("validate", "recovery-failed", f"validation check {failed}")
         # Until the operator acts: the runbook's own restart may drop a request or two.
-        fault_window = [o for o in self.prober.since(self.injected_at) if o.at < self.recover_started]
+        fault_window = [o for o in self.prober.since(self.injected_at)
+                        if o.at < self.recover_started]
         for endpoint in self.scenario.never_fails:
             failed = [o for o in fault_window if o.endpoint == endpoint and not o.ok]
             if failed:
@@ -395,7 +399,8 @@ class Lifecycle:
             wait_until(lambda: self.prometheus.alert_state(name) is None,
                        timeout=RESOLVE_TIMEOUT, what=f"{name} resolved in Prometheus")
         except TimeoutError:
-            self._fail("validate", "alert-wrong", f"{name} still {self.prometheus.alert_state(name)}"
+            state = self.prometheus.alert_state(name)
+            self._fail("validate", "alert-wrong", f"{name} still {state}"
                        f" {RESOLVE_TIMEOUT:.0f}s after recovery")
         payload = self._notification(name, "resolved", after=self.injected_at,
                                      timeout=RESOLVE_TIMEOUT)

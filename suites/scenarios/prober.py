@@ -61,7 +61,8 @@ class Prober:
             return Observation(time.time(), endpoint, response.status_code == 200,
                                response.status_code, response.text[:400], request_id)
         except httpx.HTTPError as error:
-            return Observation(time.time(), endpoint, False, None, f"{type(error).__name__}: {error}")
+            message = f"{type(error).__name__}: {error}"
+            return Observation(time.time(), endpoint, False, None, message)
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_seconds

@@ -78,7 +78,8 @@ def check_inference_counted(endpoints: Endpoints) -> str:
     _expect("inference-counted", app.infer(tiny_png_b64()), 200)
     after = app.metric_total("model_inference_requests_total")
     if after < before + 1:
-        raise CheckFailed("inference-counted", f"model_inference_requests_total {before} -> {after}")
+        raise CheckFailed("inference-counted",
+                          f"model_inference_requests_total {before} -> {after}")
     return f"model_inference_requests_total {before:g} -> {after:g}"
 
 
@@ -92,7 +93,8 @@ def check_bad_request(endpoints: Endpoints) -> str:
 
 def check_concurrent_health(endpoints: Endpoints, count: int = 10) -> str:
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
-        codes = list(pool.map(lambda _: AppClient(endpoints.app).health().status_code, range(count)))
+        codes = list(pool.map(lambda _: AppClient(endpoints.app).health().status_code,
+                              range(count)))
     if any(code != 200 for code in codes):
         raise CheckFailed("concurrent-health", f"status codes {codes}")
     return f"{count} concurrent health checks: all 200"

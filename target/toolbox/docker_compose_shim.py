@@ -66,7 +66,8 @@ def cmd_ps(client, args) -> int:
         if args.q:
             print(c.id)
         else:
-            print(f"{name(c):18} {c.name:40} {c.status:10} {c.image.tags[0] if c.image.tags else ''}")
+            tag = c.image.tags[0] if c.image.tags else ""
+            print(f"{name(c):18} {c.name:40} {c.status:10} {tag}")
     return 0
 
 
@@ -103,14 +104,13 @@ def cmd_up(client, args) -> int:
     if not args.d:
         fail("only detached mode is supported here: use `up -d`")
     if args.scale:
-        fail("--scale is not supported on this stack: raise mem_limit in docker-compose.yml instead")
+        fail("--scale is not supported on this stack: "
+             "raise mem_limit in docker-compose.yml instead")
     for c in containers(client, args.services):
         wanted = declared_memory(name(c))
         live = c.attrs["HostConfig"]
-        if wanted and (
-            live.get("Memory") != wanted.get("mem_limit", live.get("Memory"))
-            or live.get("MemoryReservation") != wanted.get("mem_reservation", live.get("MemoryReservation"))
-        ):
+        keys = {"mem_limit": "Memory", "mem_reservation": "MemoryReservation"}
+        if any(live.get(keys[k]) != v for k, v in wanted.items() if k in keys):
             c.update(**wanted)
             print(f"Updating {name(c)} limits from {COMPOSE_FILE}: {wanted}")
         c.reload()
