@@ -158,6 +158,24 @@ def endpoints(request: pytest.FixtureRequest) -> Endpoints:
     return request.getfixturevalue("stack").endpoints
 
 
+@pytest.fixture
+def postgres(stack):
+    """A psycopg connection to the stack's PostgreSQL (as the app's user)."""
+    import psycopg
+
+    with psycopg.connect(stack.endpoints.postgres_dsn, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def redis_client(stack):
+    import redis
+
+    client = redis.Redis.from_url(stack.endpoints.redis_url, socket_timeout=5)
+    yield client
+    client.close()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_STARTED] = time.time()
 

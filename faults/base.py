@@ -30,3 +30,9 @@ def ensure_running(stack: Stack, service: str) -> None:
     container = stack.container(service)
     if container.status != "running":
         container.start()
+
+
+def not_running(stack: Stack, service: str) -> list[str]:
+    """The residue of a fault that stopped a service: the service not running again."""
+    status = stack.container(service).status
+    return [] if status == "running" else [f"{service} is {status}"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faults.base import ensure_running
+from faults.base import ensure_running, not_running
 from fixtures.stack import Stack
 
 
@@ -21,5 +21,4 @@ class StopContainer:
         ensure_running(stack, self.service)
 
     def residue(self, stack: Stack) -> list[str]:
-        status = stack.container(self.service).status
-        return [] if status == "running" else [f"{self.service} is {status}"]
+        return not_running(stack, self.service)

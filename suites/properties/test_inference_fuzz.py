@@ -14,7 +14,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.property]
 FUZZ = settings(max_examples=120, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
     lambda children: st.lists(children, max_size=5)
     | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=20,

@@ -259,6 +259,7 @@ class Lifecycle:
             self._fail("alert", "alert-missing",
                        f"{name} not firing within {budget:.1f}s (state: {state}); "
                        f"rules loaded: {[r['name'] for r in self.prometheus.rules()]}")
+        _attach_json(f"Prometheus /api/v1/alerts when {name} fired", self.prometheus.alerts())
         delivered = self._notification(name, "firing", after=self.injected_at, timeout=30)
         alert = next(a for a in delivered["alerts"] if a["labels"].get("alertname") == name)
         expected = {"severity": rules[name]["labels"]["severity"], "service": SERVICE_LABEL}
@@ -312,8 +313,10 @@ class Lifecycle:
         for command in commands:
             where = command.where(self.scenario.runbook)
             if not command.runnable:
-                records.append({"line": command.line, "command": command.text, "run": False,
-                                "why": "marked for another deployment"})
+                record = {"line": command.line, "command": command.text, "run": False,
+                          "why": "marked for another deployment", "phase": phase}
+                records.append(record)
+                self.journal.commands.append(record)
                 continue
             result = self.stack.toolbox(command.text, timeout=120)
             record = {"line": command.line, "command": command.text, "run": True,

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import base64
+import hashlib
+import io
 
-from fixtures.clients import AlertmanagerClient, PrometheusClient, WebhookClient
+import pytest
+from PIL import Image
+
+from fixtures.clients import (
+    AlertmanagerClient,
+    AppClient,
+    PrometheusClient,
+    WebhookClient,
+    wait_until,
+)
 from suites.scenarios import runbook
 from suites.synthetic import checks
 
@@ -58,3 +69,23 @@ def test_every_resource_carries_the_run_label(stack) -> None:
         stack.project]
     assert sorted(v.name for v in stack.docker.volumes.list(filters={"label": label})) == sorted(
         stack.volumes.values())
+
+
+def test_an_answered_inference_is_recorded_and_cached(stack, postgres, redis_client) -> None:
+    # A colour no other test uses, so the first answer cannot come from the cache.
+    buffer = io.BytesIO()
+    Image.new("RGB", (24, 24), (3, 141, 59)).save(buffer, format="PNG")
+    image = buffer.getvalue()
+    app = AppClient(stack.endpoints.app)
+    first = app.infer(base64.b64encode(image).decode()).json()
+    second = app.infer(base64.b64encode(image).decode()).json()
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert second["result"] == first["result"]
+    ids = [first["request_id"], second["request_id"]]
+    rows = wait_until(lambda: postgres.execute(
+        "SELECT request_id::text, task, status, image_sha256 FROM inference_records "
+        "WHERE request_id::text = ANY(%s) ORDER BY created_at", (ids,)).fetchall(),
+        timeout=10, what="both records in PostgreSQL")
+    digest = hashlib.sha256(image).hexdigest()
+    assert rows == [(rid, "captioning", "success", digest) for rid in ids]
+    assert redis_client.keys(f"inference:cache:*:captioning:{digest}:*")

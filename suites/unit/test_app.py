@@ -202,3 +202,35 @@ def test_testimages_cli_prints_a_usable_base64_png(client: TestClient) -> None:
                          capture_output=True, text=True, cwd=SERVICE_DIR, check=True).stdout
     response = client.post("/model/inference", json={"image": out.strip(), "task": "captioning"})
     assert response.json()["result"] == "a red circle on a white background"
+
+
+def test_every_metric_the_alert_rules_use_is_exported(client: TestClient) -> None:
+    """The contract between alerts.yml and the service: a renamed metric silences an alert."""
+    import re
+
+    from fixtures import monitoring
+
+    client.post("/model/inference", json={"image": RED_CIRCLE, "task": "captioning"})
+    text = client.get("/metrics").text
+    exported = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
+                if line and not line.startswith("#")}
+    functions = {"sum", "by", "rate", "increase", "histogram_quantile", "min_over_time", "and",
+                 "on", "unless", "or", "job", "instance", "le", "without", "max", "avg"}
+    used = set()
+    for name, rule in monitoring.rules_by_alert(monitoring.load_rules()).items():
+        if "node_" in str(rule["expr"]) or 'job="node"' in str(rule["expr"]):
+            continue  # the node exporter's rules, not the service's
+        expr = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^]]*\]', "", str(rule["expr"]))
+        for word in re.findall(r"[a-z_][a-z0-9_]*", expr):
+            if word not in functions and word != "up":
+                used.add((name, word))
+    missing = sorted((alert, metric) for alert, metric in used if metric not in exported)
+    assert used and missing == []
+
+
+def test_a_client_error_is_rejected_not_a_service_error(client: TestClient) -> None:
+    """Bad input must not feed the error-rate alerts: it is counted as status="rejected"."""
+    client.post("/model/inference", json={"image": "base64_test_image", "task": "captioning"})
+    text = client.get("/metrics").text
+    assert 'model_inference_requests_total{status="rejected",task="captioning"} 1.0' in text
+    assert 'model_inference_requests_total{status="error",task="captioning"} 0.0' in text
