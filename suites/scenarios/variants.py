@@ -83,6 +83,7 @@ def health_always_healthy(stack: Stack, scenario: Scenario) -> Iterator[dict]:
     """The app replaced by one whose /health and /ready say healthy whatever is true."""
     stack.recreate("app-prod", mounts={str(LYING_ENTRYPOINT): "/app/lying_health_main.py:ro"},
                    command=["python", "/app/lying_health_main.py"])
+    stack.wait_healthy()  # the swap itself made Prometheus see the app down for a moment
     try:
         yield {}
     finally:
