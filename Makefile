@@ -12,9 +12,13 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml
 	@echo "[setup] virtual environment and project ..."
-	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+	@start=$$(date +%s); \
+	 command -v python3 >/dev/null || { echo "[setup] FAILED: python3 (3.11+) is needed"; exit 2; }; \
+	 test -x $(PY) || python3 -m venv $(VENV) && \
+	 $(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 \
+	   | grep -v "^WARNING: Location" ; \
+	 test $${PIPESTATUS[0]} -eq 0 && touch $(STAMP) && \
+	 echo "[setup] virtual environment and project: ok ($$(( $$(date +%s) - start ))s)"
 
 venv: $(STAMP)  ## the virtual environment with the project installed
 

@@ -37,10 +37,18 @@ def test_no_alert_and_no_notification_on_a_healthy_stack(stack) -> None:
     assert WebhookClient(stack.endpoints.webhook).notifications() == []
 
 
-@pytest.mark.parametrize("section", ["Validation", "Investigation", "Verify the alert"])
-def test_runbook_diagnostics_run_in_the_toolbox(stack, section) -> None:
+DIAGNOSTICS = [("service-down.md", "Verify the alert")] + [
+    (name, section)
+    for name in ("service-down.md", "high-error-rate.md", "high-memory.md", "database-issues.md",
+                 "model-load-failure.md")
+    for section in ("Investigation", "Validation")
+]
+
+
+@pytest.mark.parametrize(("name", "section"), DIAGNOSTICS)
+def test_runbook_diagnostics_run_in_the_toolbox(stack, name, section) -> None:
     """Every runnable line of these sections works against the live, healthy stack."""
-    text = runbook.load("service-down.md")
+    text = runbook.load(name)
     failures = []
     for command in runbook.commands(text, section):
         if command.runnable:
