@@ -32,6 +32,7 @@ JOURNALS = Path(__file__).resolve().parents[2] / "reports" / "journals"
 SERVICE_LABEL = "mobile-multimodal"
 ALERT_BUDGET_FACTOR = 3.0  # hard limit; the target (1.5x the floor) is reported by the bench
 RESOLVE_TIMEOUT = 60.0
+STEADY_STATE_CHECKS = ("health", "ready", "prometheus-up")
 PRODUCT_DEFECTS = ("not-detected", "alert-missing", "alert-wrong", "recovery-failed",
                    "budget-exceeded", "data-lost", "residue")
 
@@ -169,10 +170,8 @@ class Lifecycle:
     # ---- phases -------------------------------------------------------------------------
     def steady_state(self) -> dict:
         try:
-            seen = {name: check.run(self.stack.endpoints) for name, check in
-                    (("health", checks.Check("health", checks.check_health)),
-                     ("ready", checks.Check("ready", checks.check_ready)),
-                     ("prometheus-up", checks.Check("prometheus-up", checks.check_prometheus_up)))}
+            seen = {check.name: check.run(self.stack.endpoints) for check in checks.CHECKS
+                    if check.name in STEADY_STATE_CHECKS}
         except checks.CheckFailed as failed:
             self._fail("steady state", "steady-state", f"the stack is not healthy: {failed}")
         active = [a["labels"]["alertname"] for a in self.prometheus.alerts()]
