@@ -101,7 +101,7 @@ def main() -> int:
         if ratio:
             ratios.append(ratio)
 
-        def cell(key: str, width: int) -> str:
+        def cell(key: str, width: int, f: dict = f) -> str:
             return f"{f[key]:{width}.2f}" if f.get(key) is not None else " " * (width - 1) + "-"
 
         print(f"{name:16} {result:10} {cell('time_to_detect', 7)} {cell('time_to_pending', 8)} "
