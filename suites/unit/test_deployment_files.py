@@ -1,0 +1,48 @@
+"""docker-compose.yml describes the same deployment the suite starts, with the runbook's
+health check and restart policy; every image it names is one `make setup` builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from fixtures import images
+from fixtures.stack import declared_memory
+
+COMPOSE = Path(__file__).resolve().parents[2] / "target" / "docker-compose.yml"
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_services_carry_the_runbook_names() -> None:
+    assert {"app-prod", "postgres", "redis", "prometheus", "alertmanager", "model-store",
+            "webhook-receiver", "toolbox"} <= set(compose()["services"])
+
+
+def test_app_has_the_recommended_healthcheck_and_restart_policy() -> None:
+    app = compose()["services"]["app-prod"]
+    assert app["restart"] == "unless-stopped"
+    check = app["healthcheck"]
+    assert "http://localhost:8080/health" in " ".join(check["test"])
+    assert (check["interval"], check["timeout"], check["retries"], check["start_period"]) == (
+        "30s", "10s", 3, "40s")
+
+
+def test_every_image_is_one_the_project_builds() -> None:
+    built = {f"{spec.repository}:latest" for spec in images.SPECS}
+    named = {service["image"] for service in compose()["services"].values()}
+    assert named <= built, named - built
+
+
+def test_published_ports_bind_loopback_only() -> None:
+    for name, service in compose()["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_declared_memory_is_what_the_stack_and_the_oom_recovery_use() -> None:
+    assert declared_memory() == {"mem_limit": 1024**3, "memswap_limit": 1024**3,
+                                 "mem_reservation": 512 * 1024**2}

@@ -1,0 +1,70 @@
+"""The runbook reader turns markdown into the commands an operator types, with line numbers;
+the catalog rejects an unknown scenario with the list of known ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from suites.scenarios import catalog, runbook
+
+RUNBOOK = """# Runbook
+
+## Resolution
+
+### Scenario 1: Example
+
+```bash
+# a comment, not a heading
+docker-compose up -d postgres
+until pg_isready -h postgres; do
+  echo "Waiting..."
+  sleep 1
+done
+curl -fsS -X POST http://app-prod:8080/model/inference \\
+  -d '{"task": "captioning"}'
+kubectl rollout restart deployment/x  # kubernetes only
+```
+
+Some prose.
+
+### Scenario 2: Next
+
+```bash
+echo next
+```
+"""
+
+
+def test_commands_keep_loops_and_continuations_whole_with_their_lines() -> None:
+    found = runbook.commands(RUNBOOK, "Scenario 1")
+    assert [(c.line, c.runnable) for c in found] == [(9, True), (10, True), (14, True),
+                                                     (16, False)]
+    assert found[1].text.splitlines()[-1] == "done"
+    assert found[2].text.endswith("-d '{\"task\": \"captioning\"}'")
+
+
+def test_a_comment_in_a_code_block_does_not_end_the_section() -> None:
+    assert [c.text for c in runbook.commands(RUNBOOK, "Resolution")][-1] == "echo next"
+    assert "echo next" not in [c.text for c in runbook.commands(RUNBOOK, "Scenario 1")]
+
+
+def test_a_missing_section_is_an_error() -> None:
+    with pytest.raises(runbook.SectionNotFound):
+        runbook.commands(RUNBOOK, "Scenario 9")
+
+
+def test_every_catalog_section_exists_and_holds_its_key_step() -> None:
+    for scenario in catalog.SCENARIOS:
+        texts = [c.text for c in runbook.commands(runbook.load(scenario.runbook),
+                                                  scenario.section)]
+        assert any(scenario.key_step in text for text in texts), scenario.name
+
+
+def test_unknown_scenario_lists_the_known_ones(capsys) -> None:
+    assert catalog.main(["--check", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown scenario 'nope'" in err
+    assert all(s.name in err for s in catalog.SCENARIOS)
+    assert catalog.main(["--check", "oom"]) == 0
+    with pytest.raises(catalog.UnknownScenario, match="known scenarios: service-crash"):
+        catalog.get("nope")
