@@ -49,11 +49,14 @@ def _first_alert(journal: Journal, status: str) -> tuple[dict, dict] | None:
 
 
 def _command_times(journal: Journal) -> list[tuple[float | None, dict]]:
-    """When each command ended. The journal keeps durations only; the commands of a phase
-    run back to back from the phase's start, so the running sum places them."""
+    """When each command ended: its recorded start plus its duration, or, for journals that
+    keep durations only, the running sum from its phase's start (they run back to back)."""
     clocks: dict[str, float | None] = {}
     placed = []
     for command in journal.get("commands", []):
+        if command.get("started") is not None:
+            placed.append((command["started"] + float(command.get("seconds") or 0.0), command))
+            continue
         name = command.get("phase", "recover")
         if name not in clocks:
             record = journals.phase(journal, name)

@@ -317,8 +317,10 @@ class Lifecycle:
                 records.append(record)
                 self.journal.commands.append(record)
                 continue
+            started = time.time()
             result = self.stack.toolbox(command.text, timeout=120)
             record = {"line": command.line, "command": command.text, "run": True,
+                      "started": started,
                       "exit_code": result.exit_code, "seconds": round(result.seconds, 3),
                       "output": result.output[-4000:]}
             records.append(record)
