@@ -26,17 +26,17 @@ setup: $(STAMP)  ## venv, Docker engine, base image, wheelhouse and every image 
 	@$(PY) -m fixtures.bootstrap
 
 test: setup  ## every test: unit, rules, stack, synthetic, scenarios and their broken variants
-	@$(PYTEST) suites --junitxml=reports/junit.xml --alluredir=$(RESULTS) $(ARGS)
+	@$(PYTEST) suites --junitxml=reports/junit.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
 chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME
 	@$(PY) -m suites.scenarios.catalog --check "$(scenario)"
 	@$(MAKE) --no-print-directory setup
 	@$(PYTEST) suites/scenarios/test_scenarios.py --scenario "$(scenario)" \
-		--junitxml=reports/junit-chaos.xml --alluredir=$(RESULTS) $(ARGS)
+		--junitxml=reports/junit-chaos.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
 gameday: setup  ## every scenario, then the incident reports and the summary
 	@$(PYTEST) suites/scenarios/test_scenarios.py \
-		--junitxml=reports/junit-gameday.xml --alluredir=$(RESULTS) $(ARGS)
+		--junitxml=reports/junit-gameday.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
 synthetic: $(STAMP)  ## the validation checks against a running deployment: make synthetic url=http://HOST:8080
 	@test -n "$(url)" || { echo "usage: make synthetic url=http://HOST:8080 [prometheus=URL] [alertmanager=URL]"; exit 2; }
