@@ -203,7 +203,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     summaries = [p for p in written if p.parent.name == "summary" and p.suffix == ".md"]
     for path in summaries[-1:]:
-        session.config.get_terminal_writer().line(f"game-day summary: {path}")
+        session.config.get_terminal_writer().line(f"\ngame-day summary: {path}")
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
