@@ -11,7 +11,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from faults.bad_config import BadConfig
 from faults.base import Fault
@@ -72,7 +72,6 @@ class Scenario:
     alert_runbook: str = "service-down.md"  # the runbook_url its alert must carry
     detect_budget: float = 15.0
     recover_budget: float = 90.0
-    tags: tuple[str, ...] = field(default=())
 
 
 SCENARIOS: tuple[Scenario, ...] = (
