@@ -50,11 +50,12 @@ def test_runbook_diagnostics_run_in_the_toolbox(stack, name, section) -> None:
     """Every runnable line of these sections works against the live, healthy stack."""
     text = runbook.load(name)
     failures = []
-    for command in runbook.commands(text, section):
-        if command.runnable:
-            result = stack.toolbox(command.text, timeout=90)
-            if result.exit_code:
-                failures.append(f"line {command.line}: {command.text}\n{result.output[-400:]}")
+    runnable = [command for command in runbook.commands(text, section) if command.runnable]
+    assert runnable, f"{name} '{section}' has no command to run"
+    for command in runnable:
+        result = stack.toolbox(command.text, timeout=90)
+        if result.exit_code:
+            failures.append(f"line {command.line}: {command.text}\n{result.output[-400:]}")
     assert failures == []
 
 
