@@ -29,7 +29,7 @@ test: setup  ## every test: unit, rules, stack, synthetic, scenarios and their b
 	@$(PYTEST) suites --junitxml=reports/junit.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
 chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME
-	@$(PY) -m suites.scenarios.catalog --check "$(scenario)"
+	@$(PY) -m gameday.catalog --check "$(scenario)"
 	@$(MAKE) --no-print-directory setup
 	@$(PYTEST) suites/scenarios/test_scenarios.py --scenario "$(scenario)" \
 		--junitxml=reports/junit-chaos.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)

@@ -19,7 +19,7 @@ os.environ.setdefault("TC_HOST", "127.0.0.1")
 os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")  # /.dockerenv misleads it
 
 from fixtures.clients import Endpoints  # noqa: E402
-from suites.scenarios import catalog  # noqa: E402
+from gameday import catalog  # noqa: E402
 
 MARKERS = {
     "unit": "no container needed",
@@ -41,8 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target-url", help="synthetic checks against this existing deployment")
     group.addoption("--prometheus-url", help="its Prometheus, for the synthetic checks")
     group.addoption("--alertmanager-url", help="its Alertmanager, for the synthetic checks")
-    group.addoption("--time-compression", type=float, default=20.0,
-                    help="production alert durations are divided by this on the stack")
+    group.addoption("--time-compression", type=float, default=None,
+                    help="every monitoring duration is divided by this on the stack "
+                         "(default: fixtures.monitoring.DEFAULT_FACTOR)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,7 +83,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class StackManager:
     """Owns the session's stack: starts it lazily, restores or replaces it between tests."""
 
-    def __init__(self, compression: float) -> None:
+    def __init__(self, compression: float | None) -> None:
         self.compression = compression
         self.stack = None
         self.figures: dict[str, list[float]] = {"start": [], "restore": [], "replace": []}
@@ -94,13 +95,15 @@ class StackManager:
         return self.stack
 
     def _start(self) -> None:
-        from fixtures import engine, images, labels, monitoring, sweep
+        from fixtures import engine, labels, monitoring, sweep
         from fixtures.stack import Stack
+        from gameday import redact
 
         started = time.monotonic()
         sweep.sweep_stale(engine.client())
-        stack = Stack(images.current_refs(), labels.new_run_id(),
-                      monitoring.Compression(self.compression))
+        factor = self.compression or monitoring.DEFAULT_FACTOR
+        stack = Stack(labels.new_run_id(), monitoring.Compression(factor))
+        redact.register(stack.db_password)  # known to every writer before anything is written
         self.stack = stack.__enter__()
         self.figures["start"].append(time.monotonic() - started)
         self.properties.update(stack.describe())
@@ -138,6 +141,18 @@ def stack_manager(request: pytest.FixtureRequest) -> Iterator[StackManager]:
 
 
 _MANAGER = pytest.StashKey[StackManager]()
+_JOURNALS = pytest.StashKey[list]()
+JOURNALS_DIR = Path(__file__).resolve().parent / "reports" / "journals"
+
+
+@pytest.fixture(scope="session")
+def observers(request: pytest.FixtureRequest) -> tuple:
+    """What watches every lifecycle run: Allure, the console, the journal file. The journals
+    are kept in memory for the session's reports."""
+    from gameday.observers import AllureSteps, ConsoleProgress, JournalFile
+
+    kept = request.config.stash.setdefault(_JOURNALS, [])
+    return (AllureSteps(), ConsoleProgress(), JournalFile(JOURNALS_DIR, kept))
 
 
 @pytest.fixture
@@ -188,16 +203,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     results = session.config.getoption("allure_report_dir", None)
     if not results or session.config.getoption("--collect-only"):
         return
+    from gameday import redact
     from reports import session as report_session
-    from suites.scenarios.lifecycle import SECRETS
 
-    started = session.config.stash[_STARTED]
     manager = session.config.stash.get(_MANAGER, None)
-    properties = manager.properties if manager else {}
     try:
-        written = report_session.finish(Path(results), properties, sorted(SECRETS),
-                                        report_session.journal_run_ids(started), started=started)
-    except report_session.SecretLeak as leak:
+        written = report_session.finish(
+            Path(results), manager.properties if manager else {},
+            journals=session.config.stash.get(_JOURNALS, []), secrets=sorted(redact.KNOWN),
+            started=session.config.stash[_STARTED])
+    except redact.SecretLeak as leak:
         session.config.get_terminal_writer().line(f"SECRET LEAK: {leak}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return

@@ -26,8 +26,8 @@ import httpx  # noqa: E402
 from fixtures import engine, images, labels, sweep  # noqa: E402
 from fixtures.clients import AppClient  # noqa: E402
 from fixtures.stack import Stack  # noqa: E402
-from suites.scenarios import catalog  # noqa: E402
-from suites.scenarios.lifecycle import Lifecycle, ScenarioFailed  # noqa: E402
+from gameday import catalog  # noqa: E402
+from gameday.lifecycle import Lifecycle, ScenarioFailed  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:

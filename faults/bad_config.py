@@ -1,4 +1,4 @@
-"""bad-config: an invalid config/production.yml is deployed and the app restarted."""
+"""bad-config: an invalid config/production.yml is deployed and the service restarted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from faults.base import ensure_running
+from faults.base import compose, ensure_running
 from fixtures.stack import Stack
 
 CONFIG_DIR = "/app/config"
@@ -22,6 +22,7 @@ class BadConfig:
     description: str = "A configuration with server.port out of range was deployed."
 
     def _write(self, stack: Stack, text: str) -> None:
+        """Into the config volume, through the toolbox that mounts it (as a release would)."""
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             data = text.encode()
@@ -38,13 +39,13 @@ class BadConfig:
         section, key = self.field.split(".")
         config[section][key] = self.value
         self._write(stack, yaml.safe_dump(config, sort_keys=False))
-        stack.container("app-prod").restart(timeout=5)
+        compose(stack, "restart", "--timeout", "5", "app-prod")
         return f"deployed {self.field}={self.value!r} and restarted app-prod"
 
     def revert(self, stack: Stack) -> None:
         if self.residue(stack):
             self._write(stack, self._released(stack))
-            stack.container("app-prod").restart(timeout=5)
+            compose(stack, "restart", "--timeout", "5", "app-prod")
         ensure_running(stack, "app-prod")
 
     def residue(self, stack: Stack) -> list[str]:

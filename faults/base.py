@@ -1,7 +1,11 @@
 """What every fault injector offers the lifecycle: inject, revert, and a residue check.
 
-`revert` must be safe to call at any time and more than once: the lifecycle calls it after
-every scenario, whether the runbook's recovery already undid the fault or the test failed.
+A fault enters the way it does in the wild (a process dies, a release ships a bad file, a
+database hangs) through the same tools an operator or a release uses: Compose on the
+deployment's own files, the Docker engine, the operator toolbox. `revert` must be safe to call
+at any time and more than once: the lifecycle calls it after every scenario, whether the
+runbook's recovery already undid the fault or the test failed. It is the safety net, never
+the recovery that is judged.
 """
 
 from __future__ import annotations
@@ -26,10 +30,25 @@ class Fault(Protocol):
         """What of the fault is still there (empty when nothing is)."""
 
 
+class InjectionFailed(RuntimeError):
+    """The fault could not be caused: a suite or machine problem, not a product defect."""
+
+
+def compose(stack: Stack, *args: str) -> str:
+    """Run `docker compose ARGS` on the deployment as an operator or a release would."""
+    result = stack.run_compose(*args)
+    if result.returncode:
+        raise InjectionFailed(f"docker compose {' '.join(args)}: {result.stderr.strip()}")
+    return result.stderr.strip()
+
+
 def ensure_running(stack: Stack, service: str) -> None:
+    """The safety net: the service's container running again, as the deployment declares it."""
     container = stack.container(service)
-    if container.status != "running":
-        container.start()
+    if container.status == "paused":
+        container.unpause()
+    elif container.status != "running":
+        stack.run_compose("up", "-d", service)
 
 
 def not_running(stack: Stack, service: str) -> list[str]:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from reports.redact import redact, write_text
+from gameday.redact import redact, write_text
 
 PRODUCT_DEFECTS = {
     "not-detected": "the fault was not detected by the probes, logs or container state",
@@ -28,7 +28,7 @@ PRODUCT_DEFECTS = {
     "residue": "something of the fault was left behind",
 }
 SUITE_CATEGORIES = ("steady-state", "suite-or-infrastructure")
-# Optional exception class ("suites.scenarios.lifecycle.ScenarioFailed: "), then the tag.
+# Optional exception class ("gameday.lifecycle.ScenarioFailed: "), then the tag.
 _PREFIX = r"^(?:[\w.$]+: )?\["
 
 

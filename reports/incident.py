@@ -18,7 +18,7 @@ from typing import Any
 
 from reports import REPORTS, fmt, journals
 from reports.journals import Journal
-from reports.redact import redact_data, write_text
+from gameday.redact import redact_data, write_text
 
 INCIDENTS = "incidents"
 DOWN_ESCALATION_SECONDS = 15 * 60  # "down for more than 15 minutes"

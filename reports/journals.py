@@ -160,7 +160,7 @@ def budgets(journal: Journal) -> dict[str, float | None]:
     detect, recover = given.get("detect"), given.get("recover")
     if detect is None or recover is None:
         try:
-            from suites.scenarios import catalog
+            from gameday import catalog
 
             entry = catalog.BY_NAME.get(journal.get("scenario", ""))
         except Exception:  # the reports must build even where the suite cannot be imported

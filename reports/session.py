@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from reports import REPORTS, allure_env, incident, journals, summary
-from reports.redact import SecretLeak, scan
+from gameday.redact import SecretLeak, scan
 
 __all__ = ["SecretLeak", "finish", "journal_run_ids", "written_since"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from reports import REPORTS, charts, fmt, history, journals
 from reports.journals import Journal
-from reports.redact import redact_data, write_text
+from gameday.redact import redact_data, write_text
 
 SUMMARY = "summary"
 TREND_RUNS = 10

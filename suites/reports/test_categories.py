@@ -19,7 +19,7 @@ SAMPLES = [
     # (status, message, expected group, expected category suffix)
     ("failed", "[detect/not-detected] not seen within 15s: ['health fails']", PRODUCT,
      "not detected"),
-    ("failed", "suites.scenarios.lifecycle.ScenarioFailed: [alert/alert-missing] "
+    ("failed", "gameday.lifecycle.ScenarioFailed: [alert/alert-missing] "
                "ModelServiceDown not firing within 24.8s", PRODUCT, "alert missing"),
     ("failed", "[validate/alert-wrong] DatabaseConnectionFailure still firing 60s after "
                "recovery", PRODUCT, "alert wrong"),
@@ -34,7 +34,7 @@ SAMPLES = [
      "steady state"),
     ("broken", "docker.errors.APIError: 500 Server Error: Internal Server Error", SUITE,
      "broken test"),
-    ("failed", "Failed: DID NOT RAISE <class 'suites.scenarios.lifecycle.ScenarioFailed'>",
+    ("failed", "Failed: DID NOT RAISE <class 'gameday.lifecycle.ScenarioFailed'>",
      SUITE, "other failure"),
     ("failed", "AssertionError: assert 'failed' == 'passed'", SUITE, "other failure"),
     ("failed", "AssertionError: a message that mentions [detect/not-detected] later", SUITE,
@@ -81,7 +81,7 @@ def test_sample_journal_failures_are_product_defects() -> None:
 
 
 def test_every_product_defect_of_the_lifecycle_has_a_category() -> None:
-    from suites.scenarios.lifecycle import PRODUCT_DEFECTS
+    from gameday.lifecycle import PRODUCT_DEFECTS
 
     assert len(PRODUCT_DEFECTS) >= 7
     names = {c["name"] for c in allure_env.categories()}

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from reports import redact, session
-from reports.redact import SecretLeak
+from gameday import redact
+from reports import session
+from gameday.redact import SecretLeak
 from suites.reports.conftest import NEW_RUN, OLD_RUN
 
 pytestmark = pytest.mark.report

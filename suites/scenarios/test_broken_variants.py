@@ -1,13 +1,18 @@
-"""The suite must FAIL when what a scenario guards is broken: its alert rule, its health check
-or its runbook's recovery step. A passing variant here is the worst defect the suite can have."""
+"""The suite must FAIL when what a scenario guards is broken: its alert rule, its health check,
+its runbook's recovery step, its deployment's restart policy, the service's storage, or the
+cleanup of the fault. Each must fail in the right phase with the right category. A passing
+variant here is the worst defect the suite can have."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from suites.scenarios.catalog import SCENARIOS
-from suites.scenarios.lifecycle import Lifecycle, ScenarioFailed
-from suites.scenarios.variants import VARIANTS
+from gameday import runbook
+from gameday.catalog import SCENARIOS
+from gameday.lifecycle import Lifecycle, ScenarioFailed
+from gameday.variants import VARIANTS, without_step
 
 pytestmark = [pytest.mark.stack, pytest.mark.broken_variant]
 
@@ -16,11 +21,21 @@ CASES = [(s, v) for s in SCENARIOS for v in VARIANTS if v.applies(s)]
 
 @pytest.mark.parametrize(("broken_scenario", "variant"), CASES,
                          ids=[f"{s.name}-{v.name}" for s, v in CASES])
-def test_suite_fails_when_broken(stack, broken_scenario, variant, request) -> None:
+def test_suite_fails_when_broken(stack, broken_scenario, variant, request, observers) -> None:
     wanted = request.config.getoption("--scenario")
     if wanted and broken_scenario.name not in wanted:
         pytest.skip("scenario not selected")
     with variant.breaks(stack, broken_scenario) as lifecycle_kwargs:
         with pytest.raises(ScenarioFailed) as failure:
-            Lifecycle(stack, broken_scenario, variant=variant.name, **lifecycle_kwargs).run()
-    assert failure.value.category in variant.expected, failure.value
+            Lifecycle(stack, broken_scenario, variant=variant.name, observers=observers,
+                      **lifecycle_kwargs).run()
+    caught = failure.value
+    assert (caught.phase, caught.category) == (variant.phase, variant.category), caught
+    if variant.names_runbook_line:
+        text, removed_at = without_step(broken_scenario)
+        named = re.search(rf"{re.escape(broken_scenario.runbook)}:(\d+): `", caught.message)
+        assert named, f"the failure does not name a line of {broken_scenario.runbook}: {caught}"
+        line = int(named.group(1))
+        section = dict(runbook.section_lines(text, broken_scenario.section))
+        assert line in section and line >= removed_at, (line, removed_at, caught.message)
+        assert section[line].strip() in caught.message

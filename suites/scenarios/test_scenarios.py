@@ -5,31 +5,25 @@ from __future__ import annotations
 import allure
 import pytest
 
-from fixtures import monitoring
-from suites.scenarios.catalog import Scenario
-from suites.scenarios.lifecycle import Lifecycle
+from gameday.catalog import ALERTS, Scenario
+from gameday.lifecycle import Lifecycle
 
 pytestmark = [pytest.mark.stack, pytest.mark.scenario]
 
 
 def label_for_allure(scenario: Scenario) -> None:
-    severity = monitoring.rules_by_alert(monitoring.load_rules())[scenario.alerts[0]]["labels"][
-        "severity"]
+    """Labels from the catalog (never from alerts.yml, which the drill is checking)."""
+    severities = {ALERTS[name].severity for name in scenario.alerts or scenario.must_not_page}
     allure.dynamic.epic("Game Day")
     allure.dynamic.feature(f"runbook: {scenario.runbook}")
     allure.dynamic.story(scenario.name)
     allure.dynamic.title(f"{scenario.name}: {scenario.title}")
-    allure.dynamic.severity(allure.severity_level.CRITICAL if severity == "critical"
+    allure.dynamic.severity(allure.severity_level.CRITICAL if "critical" in severities
                             else allure.severity_level.NORMAL)
-    allure.dynamic.tag(*scenario.alerts)
+    allure.dynamic.tag(*(scenario.alerts or scenario.must_not_page))
 
 
-def test_scenario(stack, scenario: Scenario) -> None:
+def test_scenario(stack, scenario: Scenario, observers) -> None:
     label_for_allure(scenario)
-    journal = Lifecycle(stack, scenario).run()
-    figures = journal.figures
-    print(f"{scenario.name}: detect {figures.get('time_to_detect')}s, "
-          f"alert {figures.get('time_to_alert')}s (floor {figures.get('alert_floor')}s), "
-          f"recover {figures.get('time_to_recover')}s")
-    assert journal.result == "passed"
-    assert figures["time_to_detect"] is not None and figures["time_to_alert"] is not None
+    journal = Lifecycle(stack, scenario, observers=observers).run()
+    print(f"{scenario.name}: " + ", ".join(f"{k} {v}s" for k, v in journal.figures.items()))

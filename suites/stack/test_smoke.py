@@ -16,8 +16,8 @@ from fixtures.clients import (
     WebhookClient,
     wait_until,
 )
-from suites.scenarios import runbook
-from suites.synthetic import checks
+from gameday import runbook
+from gameday import checks
 
 pytestmark = pytest.mark.stack
 

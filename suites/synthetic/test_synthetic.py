@@ -9,7 +9,7 @@ from __future__ import annotations
 import allure
 import pytest
 
-from suites.synthetic import checks
+from gameday import checks
 
 pytestmark = pytest.mark.synthetic
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-RUNBOOKS = Path(__file__).resolve().parents[2] / "target" / "runbooks"
+RUNBOOKS = Path(__file__).resolve().parents[1] / "target" / "runbooks"
 OTHER_DEPLOYMENT = re.compile(r"#\s*(kubernetes|host) only\s*$")
 _OPENERS = re.compile(r"^\s*(until|while|for|if|case)\b")
 _CLOSERS = re.compile(r"(^|;|\s)(done|fi|esac)\s*(;|$|\||&|>)")

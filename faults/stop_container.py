@@ -1,20 +1,20 @@
-"""db-down (and any dependency outage): a service's container is stopped."""
+"""db-down (and any dependency outage): a service is stopped with Compose."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faults.base import ensure_running, not_running
+from faults.base import compose, ensure_running, not_running
 from fixtures.stack import Stack
 
 
 @dataclass
 class StopContainer:
     service: str = "postgres"
-    description: str = "The PostgreSQL container was stopped."
+    description: str = "A dependency's container was stopped."
 
     def inject(self, stack: Stack) -> str:
-        stack.container(self.service).stop(timeout=10)
+        compose(stack, "stop", "--timeout", "10", self.service)
         return f"{self.service} is {stack.container(self.service).status}"
 
     def revert(self, stack: Stack) -> None:

@@ -1,4 +1,4 @@
-"""port-conflict: another process holds the app's published port when the app starts."""
+"""port-conflict: another container holds the service's published port when it starts."""
 
 from __future__ import annotations
 
@@ -6,31 +6,31 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from faults.base import ensure_running
+from faults.base import compose, ensure_running
 from fixtures.stack import APP_PORT, Stack
+
+HOLDER_IMAGE = "gameday/python:latest"
 
 
 @dataclass
-class PortHolder:
+class HoldPort:
+    service: str = "app-prod"
     description: str = "Another container held the service's published port when it started."
 
     def name(self, stack: Stack) -> str:
         return f"{stack.project}-port-holder"
 
     def inject(self, stack: Stack) -> str:
-        app = stack.container("app-prod")
-        app.stop(timeout=5)
-        port = stack.ports["app-prod"]
+        compose(stack, "stop", "--timeout", "5", self.service)
         stack.docker.containers.run(
-            stack.images["python"], ["python3", "-m", "http.server", str(APP_PORT)],
+            HOLDER_IMAGE, ["python3", "-m", "http.server", str(APP_PORT)],
             name=self.name(stack), detach=True, labels=stack.labels,
-            ports={f"{APP_PORT}/tcp": ("127.0.0.1", port)},
+            ports={f"{APP_PORT}/tcp": ("127.0.0.1", stack.ports[self.service])},
         )
-        try:
-            app.start()
-        except docker.errors.APIError as error:
-            return f"app-prod could not start: {error.explanation or error}"
-        return "app-prod started although its port was held"
+        started = stack.run_compose("up", "-d", self.service)  # as a deploy would
+        if started.returncode == 0:
+            return f"{self.service} started although its port was held"
+        return f"{self.service} could not start: {started.stderr.strip()[-300:]}"
 
     def _holder(self, stack: Stack):
         try:
@@ -42,7 +42,8 @@ class PortHolder:
         holder = self._holder(stack)
         if holder is not None:
             holder.remove(force=True)
-        ensure_running(stack, "app-prod")
+            compose(stack, "up", "-d", self.service)
+        ensure_running(stack, self.service)
 
     def residue(self, stack: Stack) -> list[str]:
         return [f"container {self.name(stack)} still exists"] if self._holder(stack) else []

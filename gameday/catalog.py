@@ -1,0 +1,282 @@
+"""The catalog: every game-day scenario as data. Adding a scenario is one entry here.
+
+Each entry names its fault with every setting visible, the signals that must detect it (seen
+from outside, as a user or a probe sees the service), the alerts that must fire and resolve
+(or, for a fault the deployment heals by itself, the alerts that must NOT page), the runbook
+section that recovers it and the line of that section without which recovery must fail.
+
+What an alert must carry when it reaches the receiver is declared here too (ALERTS), from the
+spec, never read from the monitoring files the drill is checking. This module imports no
+fault and no Docker client, so that a scenario name is checked in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gameday.journal import DETECT_BUDGET, RECOVER_BUDGET
+
+if TYPE_CHECKING:
+    from faults.base import Fault
+
+SERVICE_LABEL = "mobile-multimodal"
+
+
+@dataclass(frozen=True)
+class Paging:
+    """What one alert must carry when it reaches Alertmanager's receiver."""
+
+    severity: str  # critical | warning
+    runbook: str  # the runbook its runbook_url names, whose sections recover it
+    service: str = SERVICE_LABEL
+
+    @property
+    def receiver(self) -> str:
+        return {"critical": "oncall-critical", "warning": "team-warning"}[self.severity]
+
+
+ALERTS: dict[str, Paging] = {
+    "ModelServiceDown": Paging("critical", "service-down.md"),
+    "ModelLoadFailure": Paging("critical", "model-load-failure.md"),
+    "NodeExporterDown": Paging("warning", "service-down.md"),
+    "HighErrorRate": Paging("warning", "high-error-rate.md"),
+    "CriticalErrorRate": Paging("critical", "high-error-rate.md"),
+    "HighInferenceLatency": Paging("warning", "high-error-rate.md"),
+    "HighMemoryUsage": Paging("warning", "high-memory.md"),
+    "CriticalMemoryUsage": Paging("critical", "high-memory.md"),
+    "HighCPUUsage": Paging("warning", "high-memory.md"),
+    "DiskSpaceLow": Paging("warning", "service-down.md"),
+    "DatabaseConnectionFailure": Paging("critical", "database-issues.md"),
+    "RedisDown": Paging("warning", "database-issues.md"),
+    "InferenceOutboxStuck": Paging("warning", "database-issues.md"),
+}
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A fault by module name (faults/NAME.py, class in CamelCase) with all its settings."""
+
+    module: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Fault:
+        module = importlib.import_module(f"faults.{self.module}")
+        cls = getattr(module, "".join(part.title() for part in self.module.split("_")))
+        return cls(**self.settings)
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings.items())
+        return f"{self.module}({args})"
+
+
+def fault(module: str, **settings: Any) -> FaultSpec:
+    return FaultSpec(module, settings)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A probe observation that shows the fault: an endpoint failing, optionally naming a cause."""
+
+    endpoint: str  # health | ready | inference
+    mentions: str | None = None  # a word the failing answer must contain (e.g. "database")
+
+    def matches(self, endpoint: str, ok: bool, body: str) -> bool:
+        if endpoint != self.endpoint or ok:
+            return False
+        return self.mentions is None or self.mentions in body.lower()
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} fails" + (f" naming {self.mentions!r}" if self.mentions else "")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A fact about the fault seen on the engine: the app's container state or its logs."""
+
+    kind: str  # "oom-killed" | "restarted" | "log" | "injection"
+    pattern: str = ""
+
+    def __str__(self) -> str:
+        return {"oom-killed": "docker reports OOMKilled",
+                "restarted": "the restart policy restarted the app",
+                "log": f"app log says /{self.pattern}/",
+                "injection": f"injection saw /{self.pattern}/"}[self.kind]
+
+    def found(self, injection_note: str, app_state: dict, app_logs: str,
+              restarts: int) -> bool:
+        if self.kind == "oom-killed":
+            return bool(app_state.get("OOMKilled"))
+        if self.kind == "restarted":
+            return restarts > 0
+        text = app_logs if self.kind == "log" else injection_note
+        return re.search(self.pattern, text) is not None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    fault: FaultSpec
+    detect: tuple[Signal, ...]
+    alerts: tuple[str, ...]  # must fire, reach the receiver, and resolve
+    section: str  # heading of the runbook section that recovers it (or verifies a self-heal)
+    key_step: str | None  # a recovery line without which recovery must fail
+    evidence: tuple[Evidence, ...] = ()
+    never_fails: tuple[str, ...] = ()  # endpoints that must keep answering throughout
+    allowed_alerts: tuple[str, ...] = ()  # collateral alerts that may also fire
+    must_not_page: tuple[str, ...] = ()  # the deployment heals this by itself: nobody paged
+    detect_budget: float = DETECT_BUDGET
+    recover_budget: float = RECOVER_BUDGET
+
+    @property
+    def self_heals(self) -> bool:
+        return not self.alerts
+
+    @property
+    def runbook(self) -> str:
+        """The runbook the scenario's alert links to: the one that must recover it."""
+        return ALERTS[(self.alerts or self.must_not_page)[0]].runbook
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="service-crash",
+        title="The service's process dies; the restart policy brings it back",
+        fault=fault("kill_process", service="app-prod", signal="SIGKILL"),
+        detect=(Signal("health"), Signal("inference")),
+        evidence=(Evidence("restarted"),),
+        alerts=(),
+        must_not_page=("ModelServiceDown",),
+        section="A crash the restart policy healed",
+        key_step=None,
+        recover_budget=30.0,
+    ),
+    Scenario(
+        name="oom",
+        title="A release lowers the memory limit below the service's footprint",
+        fault=fault("lower_memory_limit", service="app-prod", limit="40m"),
+        detect=(Signal("health"),),
+        evidence=(Evidence("oom-killed"),),
+        alerts=("ModelServiceDown",),
+        allowed_alerts=("HighMemoryUsage", "CriticalMemoryUsage"),
+        section="Scenario 1: Out of memory",
+        key_step="cp /app/release/docker-compose.yml",
+    ),
+    Scenario(
+        name="model-corruption",
+        title="The model file is corrupted on its volume",
+        fault=fault("corrupt_model", offset=256, length=64),
+        detect=(Signal("health", "model"), Signal("ready", "model")),
+        evidence=(Evidence("log", r"Model loading failure"),),
+        alerts=("ModelLoadFailure",),
+        allowed_alerts=("HighErrorRate", "CriticalErrorRate"),
+        section="Scenario 1: the weights or the manifest are missing",
+        key_step="download_models.py",
+    ),
+    Scenario(
+        name="db-down",
+        title="PostgreSQL is stopped",
+        fault=fault("stop_container", service="postgres"),
+        detect=(Signal("ready", "database"), Signal("health", "database")),
+        never_fails=("inference",),
+        evidence=(Evidence("log", r"Database connection error"),),
+        alerts=("DatabaseConnectionFailure",),
+        section="Scenario 1: PostgreSQL is stopped or crashed",
+        key_step="docker-compose up -d postgres",
+    ),
+    Scenario(
+        name="db-hung",
+        title="PostgreSQL hangs: connections accepted, never answered",
+        fault=fault("pause_container", service="postgres"),
+        detect=(Signal("ready", "database"), Signal("health", "database")),
+        never_fails=("inference",),
+        evidence=(Evidence("log", r"Database connection error"),),
+        alerts=("DatabaseConnectionFailure",),
+        section="Scenario 2: PostgreSQL runs but does not answer",
+        key_step="docker-compose restart postgres",
+    ),
+    Scenario(
+        name="redis-restart-during-db-outage",
+        title="Redis restarts while PostgreSQL is down and the outbox holds acknowledged records",
+        fault=fault("restart_during_outage", down="postgres", restarted="redis",
+                    acknowledged=200),
+        detect=(Signal("ready", "database"), Signal("health", "database")),
+        evidence=(Evidence("log", r"Database connection error"),),
+        alerts=("DatabaseConnectionFailure",),
+        allowed_alerts=("RedisDown",),
+        section="Scenario 1: PostgreSQL is stopped or crashed",
+        key_step="docker-compose up -d postgres",
+    ),
+    Scenario(
+        name="bad-config",
+        title="An invalid configuration is deployed",
+        fault=fault("bad_config", field="server.port", value=99999),
+        detect=(Signal("health"),),
+        evidence=(Evidence("log", r"Configuration error: server\.port"),),
+        alerts=("ModelServiceDown",),
+        section="Scenario 4: Configuration issues",
+        key_step="cp /app/release/config/production.yml config/production.yml",
+    ),
+    Scenario(
+        name="port-conflict",
+        title="Another container holds the service's published port when it starts",
+        fault=fault("hold_port", service="app-prod"),
+        detect=(Signal("health"),),
+        evidence=(Evidence("injection", r"port is already allocated|address already in use"),),
+        alerts=("ModelServiceDown",),
+        section="Scenario 5: Port conflicts",
+        key_step="docker rm -f",
+    ),
+)
+
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
+
+
+class UnknownScenario(KeyError):
+    def __str__(self) -> str:
+        return f"unknown scenario {self.args[0]!r}; known scenarios: {', '.join(BY_NAME)}"
+
+
+def get(name: str) -> Scenario:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise UnknownScenario(name) from None
+
+
+def markdown_table() -> str:
+    """The README's scenario table, generated from this catalog (a test keeps them equal)."""
+    rows = ["| name | fault | must fire | recovered by |", "|---|---|---|---|"]
+    for s in SCENARIOS:
+        fires = ", ".join(s.alerts) or f"nothing ({', '.join(s.must_not_page)} must not page)"
+        rows.append(f"| `{s.name}` | {s.title} (`{s.fault}`) | {fires} | "
+                    f"{s.runbook}: {s.section} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check a scenario name, or list them.")
+    parser.add_argument("--check", metavar="NAME", help="exit non-zero unless NAME is known")
+    parser.add_argument("--markdown", action="store_true", help="the README's scenario table")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_table())
+        return 0
+    if args.check is None:
+        print("\n".join(f"{s.name:32} {s.title}" for s in SCENARIOS))
+        return 0
+    if args.check not in BY_NAME:
+        given = f"unknown scenario {args.check!r}" if args.check else "no scenario given"
+        print(f"{given}. Usage: make chaos scenario=NAME, where NAME is one of:", file=sys.stderr)
+        print("\n".join(f"  {s.name:32} {s.title}" for s in SCENARIOS), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

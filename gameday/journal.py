@@ -1,0 +1,168 @@
+"""The journal: the one record of a scenario run, and the words every reader shares.
+
+The lifecycle writes it; the incident reports, the summary, Allure and bench read it through
+these same types. Phase names, failure categories, figure names, budgets and the alert target
+live here and nowhere else. `journal.schema.json` beside this file describes the JSON for
+readers outside Python; SCHEMA_VERSION changes whenever the shape does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 2
+SCHEMA_FILE = Path(__file__).with_name("journal.schema.json")
+REAL = "real"  # the variant name of a run of the product as it is (not a broken variant)
+
+# Budgets a scenario gets unless its catalog entry says otherwise (seconds, drill time).
+DETECT_BUDGET = 15.0
+RECOVER_BUDGET = 90.0
+RESOLVE_BUDGET = 60.0
+# Time to alert, measured from the first failing scrape, against the expected delay
+# (compressed `for` + scrape and evaluation lag): the hard limit fails a run, the target is
+# what the summary and bench report against.
+ALERT_LIMIT_FACTOR = 3.0
+ALERT_TARGET_FACTOR = 1.5
+
+
+class Phase(StrEnum):
+    STEADY_STATE = "steady state"
+    INJECT = "inject"
+    DETECT = "detect"
+    ALERT = "alert"
+    RECOVER = "recover"
+    VALIDATE = "validate"
+    RESIDUE = "residue"
+    SUITE = "suite"  # a failure outside the phases: the suite's or the machine's
+
+
+class Category(StrEnum):
+    STEADY_STATE = "steady-state"
+    NOT_DETECTED = "not-detected"
+    ALERT_MISSING = "alert-missing"
+    ALERT_WRONG = "alert-wrong"
+    PAGED = "paged"  # someone was paged where the deployment promises to heal silently
+    RECOVERY_FAILED = "recovery-failed"
+    BUDGET_EXCEEDED = "budget-exceeded"
+    DATA_LOST = "data-lost"
+    RESIDUE = "residue"
+    SUITE = "suite-or-infrastructure"
+
+    @property
+    def product_defect(self) -> bool:
+        """A defect of the product or its runbooks, not of the suite or the machine."""
+        return self not in (Category.SUITE, Category.STEADY_STATE)
+
+
+class Result(StrEnum):
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"  # a product defect: the run proves something is broken
+    BROKEN = "broken"  # the suite or the machine failed
+
+
+class Figure(StrEnum):
+    """Seconds, measured in drill time."""
+
+    TIME_TO_DETECT = "time_to_detect"  # injection -> first failing probe
+    EXPECTED_ALERT_DELAY = "expected_alert_delay"  # compressed for + scrape + evaluation
+    TIME_TO_PENDING = "time_to_pending"  # injection -> alert pending
+    TIME_TO_ALERT = "time_to_alert"  # injection -> alert firing
+    ALERT_AFTER_SYMPTOM = "alert_after_symptom"  # first failing evaluation -> firing
+    TIME_TO_DELIVERED = "time_to_delivered"  # injection -> receiver got it
+    TIME_TO_RECOVER = "time_to_recover"  # first runbook command -> healthy
+    TIME_TO_RESOLVE = "time_to_resolve"  # injection -> healthy
+    TIME_TO_ALERT_RESOLVED = "time_to_alert_resolved"  # injection -> resolved notification
+    TIME_TO_SELF_HEAL = "time_to_self_heal"  # injection -> healthy with no operator
+
+
+@dataclass
+class PhaseRecord:
+    name: Phase
+    started: float
+    ended: float | None = None
+    seconds: float | None = None
+    ok: bool | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    phase: Phase
+    category: Category
+    message: str
+
+
+@dataclass
+class Journal:
+    scenario: str
+    title: str
+    run_id: str
+    variant: str
+    fault: str
+    runbook: str
+    section: str
+    compression_factor: float
+    compression_reason: str = ""
+    schema_version: int = SCHEMA_VERSION
+    budgets: dict[str, float] = field(default_factory=dict)
+    phases: list[PhaseRecord] = field(default_factory=list)
+    figures: dict[str, float | None] = field(default_factory=dict)
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    injection: str = ""
+    result: Result = Result.RUNNING
+    failure: Failure | None = None
+
+    @property
+    def is_real(self) -> bool:
+        return self.variant == REAL
+
+    @property
+    def started_at(self) -> float | None:
+        return min((p.started for p in self.phases), default=None)
+
+    @property
+    def ended_at(self) -> float | None:
+        moments = [p.ended for p in self.phases if p.ended is not None]
+        moments += [o["at"] for o in self.timeline if o.get("at") is not None]
+        moments += [n["received_at"] for n in self.notifications if n.get("received_at")]
+        return max(moments, default=None)
+
+    def phase(self, name: Phase) -> PhaseRecord | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+    def file_name(self) -> str:
+        suffix = f"--{self.variant}" if self.variant != REAL else ""
+        return f"{self.run_id}--{self.scenario}{suffix}.json"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Journal:
+        """The inverse of to_dict; a journal of another schema version is refused."""
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"journal schema {data.get('schema_version')!r}, "
+                             f"this reader knows {SCHEMA_VERSION}")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["phases"] = [PhaseRecord(**{**p, "name": Phase(p["name"])})
+                            for p in data.get("phases", [])]
+        values["result"] = Result(data.get("result", Result.RUNNING))
+        failure = data.get("failure")
+        values["failure"] = (Failure(Phase(failure["phase"]), Category(failure["category"]),
+                                     failure["message"]) if failure else None)
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path) -> Journal:
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
