@@ -41,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target-url", help="synthetic checks against this existing deployment")
     group.addoption("--prometheus-url", help="its Prometheus, for the synthetic checks")
     group.addoption("--alertmanager-url", help="its Alertmanager, for the synthetic checks")
+    group.addoption("--alert-rules", type=Path, default=None,
+                    help="evaluate these alert rules instead of target/monitoring/alerts.yml "
+                         "(to prove a broken rule fails the game day)")
     group.addoption("--time-compression", type=float, default=None,
                     help="every monitoring duration is divided by this on the stack "
                          "(default: fixtures.monitoring.DEFAULT_FACTOR)")
@@ -83,8 +86,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class StackManager:
     """Owns the session's stack: starts it lazily, restores or replaces it between tests."""
 
-    def __init__(self, compression: float | None) -> None:
+    def __init__(self, compression: float | None, rules_file: Path | None = None) -> None:
         self.compression = compression
+        self.rules_file = rules_file
         self.stack = None
         self.figures: dict[str, list[float]] = {"start": [], "restore": [], "replace": []}
         self.properties: dict[str, str] = {}
@@ -102,7 +106,8 @@ class StackManager:
         started = time.monotonic()
         sweep.sweep_stale(engine.client())
         factor = self.compression or monitoring.DEFAULT_FACTOR
-        stack = Stack(labels.new_run_id(), monitoring.Compression(factor))
+        stack = Stack(labels.new_run_id(), monitoring.Compression(factor),
+                      rules_file=self.rules_file)
         redact.register(stack.db_password)  # known to every writer before anything is written
         self.stack = stack.__enter__()
         self.figures["start"].append(time.monotonic() - started)
@@ -134,7 +139,8 @@ class StackManager:
 
 @pytest.fixture(scope="session")
 def stack_manager(request: pytest.FixtureRequest) -> Iterator[StackManager]:
-    manager = StackManager(request.config.getoption("--time-compression"))
+    manager = StackManager(request.config.getoption("--time-compression"),
+                           request.config.getoption("--alert-rules"))
     request.config.stash[_MANAGER] = manager
     yield manager
     manager.close()

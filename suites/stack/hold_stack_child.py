@@ -10,14 +10,14 @@ import os
 import time
 from pathlib import Path
 
-from fixtures import engine, images, labels, sweep
+from fixtures import engine, labels, sweep
 from fixtures.stack import Stack
 
 
 def test_hold_a_stack() -> None:
     ready = Path(os.environ["GAMEDAY_CHILD_READY_FILE"])
     swept = sweep.sweep_stale(engine.client())  # what every run does first
-    with Stack(images.current_refs(), labels.new_run_id()) as stack:
+    with Stack(labels.new_run_id()) as stack:
         ready.write_text(f"{stack.run_id} {swept}")
         if os.environ.get("GAMEDAY_CHILD_MODE") == "killed":
             release = ready.with_suffix(".never")

@@ -16,8 +16,7 @@ from fixtures.clients import (
     WebhookClient,
     wait_until,
 )
-from gameday import runbook
-from gameday import checks
+from gameday import checks, runbook
 
 pytestmark = pytest.mark.stack
 
@@ -61,7 +60,7 @@ def test_runbook_diagnostics_run_in_the_toolbox(stack, name, section) -> None:
 
 def test_every_published_port_binds_loopback(stack) -> None:
     published = {}
-    for service in stack.containers:
+    for service in stack.services():
         ports = stack.container(service).attrs["NetworkSettings"]["Ports"] or {}
         for container_port, bindings in ports.items():
             for binding in bindings or []:
@@ -73,11 +72,23 @@ def test_every_published_port_binds_loopback(stack) -> None:
 def test_every_resource_carries_the_run_label(stack) -> None:
     label = f"io.gameday.run={stack.run_id}"
     containers = stack.docker.containers.list(all=True, filters={"label": label})
-    assert {c.labels["com.docker.compose.service"] for c in containers} == set(stack.containers)
+    assert {c.labels["com.docker.compose.service"] for c in containers} == stack.services()
     assert [n.name for n in stack.docker.networks.list(filters={"label": label})] == [
-        stack.project]
-    assert sorted(v.name for v in stack.docker.volumes.list(filters={"label": label})) == sorted(
-        stack.volumes.values())
+        f"{stack.project}_default"]
+    volumes = {v.name for v in stack.docker.volumes.list(filters={"label": label})}
+    declared = stack.deployed_config()["volumes"]
+    assert volumes == {spec["name"] for spec in declared.values()}
+
+
+def test_the_live_stack_is_the_deployment(stack) -> None:
+    """What Compose started has the deployment file's restart policies, limits and checks."""
+    declared = stack.deployed_config()["services"]
+    for service, spec in declared.items():
+        live = stack.container(service).attrs["HostConfig"]
+        assert live["RestartPolicy"]["Name"] == spec.get("restart", "no"), service
+        assert live["Memory"] == int(spec.get("mem_limit", 0)), service
+    app = stack.container("app-prod").attrs
+    assert app["Config"]["Healthcheck"]["Test"] == declared["app-prod"]["healthcheck"]["test"]
 
 
 def test_an_answered_inference_is_recorded_and_cached(stack, postgres, redis_client) -> None:

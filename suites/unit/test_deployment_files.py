@@ -8,7 +8,6 @@ from pathlib import Path
 import yaml
 
 from fixtures import images
-from fixtures.stack import declared_memory
 
 COMPOSE = Path(__file__).resolve().parents[2] / "target" / "docker-compose.yml"
 
@@ -41,8 +40,3 @@ def test_published_ports_bind_loopback_only() -> None:
     for name, service in compose()["services"].items():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
-
-
-def test_declared_memory_is_what_the_stack_and_the_oom_recovery_use() -> None:
-    assert declared_memory() == {"mem_limit": 1024**3, "memswap_limit": 1024**3,
-                                 "mem_reservation": 512 * 1024**2}

@@ -62,26 +62,3 @@ def test_promtool_fails_on_a_broken_rule(tmp_path) -> None:
         test_file.unlink()
     assert code != 0, output
     assert "ModelServiceDown" in output
-
-
-def test_compressed_rules_scale_for_and_windows() -> None:
-    rules = monitoring.load_rules()
-    compression = monitoring.Compression(20)
-    compressed = monitoring.rules_by_alert(monitoring.compress_rules(rules, compression))
-    original = monitoring.rules_by_alert(rules)
-    assert compressed.keys() == original.keys()
-    for name, rule in original.items():
-        if "for" in rule:
-            assert monitoring.seconds(compressed[name]["for"]) == pytest.approx(
-                monitoring.seconds(rule["for"]) / 20, abs=0.001)
-        assert "m]" not in compressed[name]["expr"], compressed[name]["expr"]
-    floor = monitoring.alert_floor_seconds(rules, "ModelServiceDown", compression)
-    assert floor == pytest.approx(2 + monitoring.seconds(original["ModelServiceDown"]["for"]) / 20)
-
-
-def test_every_rule_names_severity_service_and_an_existing_runbook() -> None:
-    for name, rule in monitoring.rules_by_alert(monitoring.load_rules()).items():
-        assert rule["labels"]["severity"] in ("critical", "warning"), name
-        assert rule["labels"]["service"] == "mobile-multimodal", name
-        runbook = rule["annotations"]["runbook_url"]
-        assert (monitoring.MONITORING.parent.parent / runbook).exists(), (name, runbook)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from suites.scenarios import catalog, runbook
+from gameday import catalog, runbook
 
 RUNBOOK = """# Runbook
 
@@ -57,7 +57,21 @@ def test_every_catalog_section_exists_and_holds_its_key_step() -> None:
     for scenario in catalog.SCENARIOS:
         texts = [c.text for c in runbook.commands(runbook.load(scenario.runbook),
                                                   scenario.section)]
-        assert any(scenario.key_step in text for text in texts), scenario.name
+        assert texts, f"{scenario.runbook} '{scenario.section}' has no command"
+        if scenario.key_step is not None:  # a self-healing fault has no recovery step
+            assert any(scenario.key_step in text for text in texts), scenario.name
+
+
+def test_the_linked_runbook_recovers_and_every_linked_runbook_is_run() -> None:
+    """A scenario recovers through the runbook its alert links to, and every runbook an
+    alert links to recovers at least one scenario."""
+    linked = {paging.runbook for paging in catalog.ALERTS.values()}
+    exercised = {s.runbook for s in catalog.SCENARIOS if not s.self_heals}
+    missing = linked - exercised
+    # Issue 10 brings the scenarios of these runbooks (high error rate, memory).
+    assert missing <= {"high-error-rate.md", "high-memory.md"}, missing
+    for scenario in catalog.SCENARIOS:
+        assert (runbook.RUNBOOKS / scenario.runbook).exists(), scenario.runbook
 
 
 def test_unknown_scenario_lists_the_known_ones(capsys) -> None:
