@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mmllm.config import ConfigError, load_config, parse
+from mmllm.config import ENV_OVERRIDES, Config, ConfigError, load_config, parse
 
 from .conftest import SERVICE_DIR
 
@@ -57,8 +58,92 @@ def test_bad_configuration_names_the_field(model_dir: Path, text: str, env: dict
 
 def test_environment_overrides_file(model_dir: Path) -> None:
     config = parse("postgres:\n  port: 5432\n", {
-        "MODEL_DIR": str(model_dir), "POSTGRES_PORT": "6543", "REDIS_HOST": "cache"})
+        **production_env(model_dir), "POSTGRES_PORT": "6543", "REDIS_HOST": "cache"})
     assert config.postgres.port == 6543 and config.redis.host == "cache"
+
+
+NUMERIC_FIELDS = [
+    (section.name, field.name)
+    for section in dataclasses.fields(Config)
+    for field in dataclasses.fields(section.default_factory())
+    if field.type in ("int", "float")
+]
+NOT_FINITE = {".nan": "nan", ".inf": "inf", "-.inf": "-inf"}
+
+
+def test_every_numeric_field_is_covered() -> None:
+    assert ("readiness", "max_memory_fraction") in NUMERIC_FIELDS
+    assert ("server", "max_concurrent_inferences") in NUMERIC_FIELDS
+    assert len(NUMERIC_FIELDS) >= 14
+
+
+@pytest.mark.parametrize("value", list(NOT_FINITE))
+@pytest.mark.parametrize(("section", "key"), NUMERIC_FIELDS)
+def test_nan_and_infinities_are_refused_for_every_numeric_field(
+        model_dir: Path, section: str, key: str, value: str) -> None:
+    """NaN passes every range check (each comparison is false): e.g. a NaN memory fraction
+    would switch off the memory check of /ready."""
+    with pytest.raises(ConfigError) as info:
+        parse(f"{section}:\n  {key}: {value}\n", production_env(model_dir))
+    assert info.value.field == f"{section}.{key}"
+    message = info.value.message()
+    assert message.startswith(f"Configuration error: {section}.{key}: ")
+    assert NOT_FINITE[value] in message and "\n" not in message
+
+
+ENV_NUMERIC = [name for name, target in ENV_OVERRIDES.items() if target in NUMERIC_FIELDS]
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+@pytest.mark.parametrize("variable", ENV_NUMERIC)
+def test_nan_and_infinities_are_refused_from_the_environment(
+        model_dir: Path, variable: str, value: str) -> None:
+    section, key = ENV_OVERRIDES[variable]
+    with pytest.raises(ConfigError) as info:
+        parse("server:\n  port: 8080\n", {**production_env(model_dir), variable: value})
+    assert info.value.message().startswith(f"Configuration error: {section}.{key}: ")
+
+
+def test_a_nan_memory_fraction_is_refused_although_no_range_check_catches_it(
+        model_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="not a finite number"):
+        parse("readiness:\n  max_memory_fraction: .nan\n", production_env(model_dir))
+
+
+@pytest.mark.parametrize("env", [{}, {"POSTGRES_PASSWORD": ""}], ids=["unset", "empty"])
+def test_an_empty_database_password_is_a_configuration_error(model_dir: Path, env: dict
+                                                              ) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("server:\n  port: 8080\n", {"MODEL_DIR": str(model_dir), **env})
+    assert info.value.field == "postgres.password"
+    assert info.value.message().startswith("Configuration error: postgres.password: ")
+
+
+def test_an_empty_password_in_the_file_is_refused(model_dir: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("postgres:\n  password: ''\n", {"MODEL_DIR": str(model_dir)})
+    assert info.value.field == "postgres.password"
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("server:\n  max_concurrent_inferences: 0\n", "server.max_concurrent_inferences"),
+    ("server:\n  max_queued_inferences: -1\n", "server.max_queued_inferences"),
+    ("server:\n  body_read_timeout_seconds: 0\n", "server.body_read_timeout_seconds"),
+    ("server:\n  keep_alive_timeout_seconds: -5\n", "server.keep_alive_timeout_seconds"),
+    ("server:\n  max_connections: 0\n", "server.max_connections"),
+    ("server:\n  max_concurrent_inferences: 2.5\n", "server.max_concurrent_inferences"),
+])
+def test_backpressure_limits_are_validated(model_dir: Path, text: str, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(text, production_env(model_dir))
+    assert info.value.field == field
+
+
+def test_production_backpressure_limits(model_dir: Path) -> None:
+    server = load_config(str(PRODUCTION), production_env(model_dir)).server
+    assert (server.max_concurrent_inferences, server.max_queued_inferences) == (4, 8)
+    assert server.max_image_pixels == 4000 * 3000
+    assert server.body_read_timeout_seconds == 10 and server.keep_alive_timeout_seconds == 5
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

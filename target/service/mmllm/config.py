@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -34,7 +35,12 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 8080
     max_image_bytes: int = 8 * 1024 * 1024
-    max_image_pixels: int = 16 * 1024 * 1024
+    max_image_pixels: int = 4000 * 3000
+    max_concurrent_inferences: int = 4
+    max_queued_inferences: int = 8
+    body_read_timeout_seconds: float = 10.0
+    keep_alive_timeout_seconds: float = 5.0
+    max_connections: int = 256
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,11 @@ RANGES = {
     ("server", "port"): (1, 65535, False),
     ("server", "max_image_bytes"): (1, None, False),
     ("server", "max_image_pixels"): (1, None, False),
+    ("server", "max_concurrent_inferences"): (1, 256, False),
+    ("server", "max_queued_inferences"): (0, 4096, False),
+    ("server", "body_read_timeout_seconds"): (0, 600, True),
+    ("server", "keep_alive_timeout_seconds"): (0, 600, True),
+    ("server", "max_connections"): (1, 65535, False),
     ("model", "watch_interval_seconds"): (0, 3600, True),
     ("postgres", "port"): (1, 65535, False),
     ("postgres", "connect_timeout_seconds"): (0, 60, True),
@@ -123,8 +134,10 @@ def _coerce(dotted: str, kind: type, value: object, from_env: str | None) -> obj
 
 def _check_value(section: str, key: str, value: object) -> None:
     dotted = f"{section}.{key}"
-    if isinstance(value, str) and not value and key != "password":
+    if isinstance(value, str) and not value:
         raise ConfigError(dotted, "must not be empty")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(dotted, f"{value!r} is not a finite number")
     if (section, key) in RANGES:
         low, high, exclusive = RANGES[(section, key)]
         if value < low or (exclusive and value == low) or (high is not None and value > high):
@@ -187,6 +200,9 @@ def parse(text: str, env: dict[str, str] | None = None, source: str = "<string>"
         raise ConfigError("model.dir", f"directory {model_dir} does not exist")
     if not (model_dir / f"{config.model.name}.pth").is_file():
         raise ConfigError("model.name", f"model file {model_dir / config.model.name}.pth not found")
+    if not config.postgres.password:
+        raise ConfigError("postgres.password", "not set: the POSTGRES_PASSWORD environment "
+                                               "variable must hold the database password")
     return config
 
 
