@@ -46,7 +46,7 @@ synthetic: $(STAMP)  ## the validation checks against a running deployment: make
 		--junitxml=reports/junit-synthetic.xml --alluredir=reports/allure-synthetic $(ARGS)
 
 report: $(STAMP)  ## Allure HTML in reports/html (installs the npm allure package if needed)
-	@$(PY) -m reports.allure_html
+	@$(PY) -m reporting.allure_html
 
 bench: setup  ## figures: game-day wall time, per-scenario times, model latency and memory
 	@$(PY) bench/gameday.py

@@ -210,7 +210,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not results or session.config.getoption("--collect-only"):
         return
     from gameday import redact
-    from reports import session as report_session
+    from reporting import session as report_session
 
     manager = session.config.stash.get(_MANAGER, None)
     try:

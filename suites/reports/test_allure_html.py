@@ -1,4 +1,4 @@
-"""`python -m reports.allure_html` on real allure-pytest results, opened in headless Chromium:
+"""`python -m reporting.allure_html` on real allure-pytest results, opened in headless Chromium:
 the test names, their steps and our categories are in the rendered page, offline."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import REPORTS, allure_env, allure_html
+from reporting import REPORTS, allure_env, allure_html
 
 pytestmark = pytest.mark.report
 
@@ -89,7 +89,7 @@ def allure_results(tmp_path_factory) -> Path:
 def report(allure_results, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("html") / "html"
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "reports.allure_html",
+    done = subprocess.run([sys.executable, "-m", "reporting.allure_html",
                            "--results", str(allure_results), "--output", str(output)],
                           cwd=PROJECT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from reports import allure_env
+from reporting import allure_env
 from suites.reports.conftest import NEW_RUN, sample
 
 pytestmark = pytest.mark.report

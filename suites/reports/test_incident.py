@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from reports import incident, journals
+from reporting import incident, journals
 from suites.reports.conftest import NEW_RUN
 
 pytestmark = pytest.mark.report

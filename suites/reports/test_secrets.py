@@ -9,8 +9,8 @@ import time
 import pytest
 
 from gameday import redact
-from reports import session
 from gameday.redact import SecretLeak
+from reporting import session
 from suites.reports.conftest import NEW_RUN, OLD_RUN
 
 pytestmark = pytest.mark.report

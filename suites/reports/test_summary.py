@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from reports import history, summary
+from reporting import history, summary
 from suites.reports.conftest import NEW_RUN, OLD_RUN
 
 pytestmark = pytest.mark.report

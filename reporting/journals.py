@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reports import REPORTS
+from reporting import REPORTS
 
 JOURNALS = REPORTS / "journals"
 REAL = "real"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from html import escape
 
-from reports import journals
-from reports.journals import Journal
+from reporting import journals
+from reporting.journals import Journal
 
 PHASE_COLOURS = {"steady state": "#8fa7c4", "inject": "#6b4fa0", "detect": "#d08c2f",
                  "alert": "#d0612f", "recover": "#3f8f5a", "validate": "#3c7aa8",

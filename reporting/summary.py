@@ -4,7 +4,7 @@ Scenarios with their result and their times to detect / alert / recover against 
 a timeline per scenario, and the trends of the last runs from reports/history.jsonl.
 latest.md and latest.html are copies of the newest run's summary.
 
-    python -m reports.summary [--run-id ID] [--runs N]   (default: the newest run)
+    python -m reporting.summary [--run-id ID] [--runs N]   (default: the newest run)
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from reports import REPORTS, charts, fmt, history, journals
-from reports.journals import Journal
 from gameday.redact import redact_data, write_text
+from reporting import REPORTS, charts, fmt, history, journals
+from reporting.journals import Journal
 
 SUMMARY = "summary"
 TREND_RUNS = 10

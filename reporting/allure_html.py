@@ -1,6 +1,6 @@
 """Build the Allure HTML report from reports/allure-results into reports/html, offline.
 
-    python -m reports.allure_html [--results DIR] [--output DIR]
+    python -m reporting.allure_html [--results DIR] [--output DIR]
 
 Uses Allure 3 (the npm package `allure`), installed on first use into reports/.node (or
 $GAMEDAY_ALLURE_PREFIX). Allure 3's `generate` runs the "awesome" plugin; with singleFile it
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from reports import REPORTS, allure_env
+from reporting import REPORTS, allure_env
 
 RESULTS = REPORTS / "allure-results"
 OUTPUT = REPORTS / "html"

@@ -4,7 +4,7 @@ Shaped by the runbook's "After the incident" (post-incident actions): timeline o
 root cause, actions taken, time to detect / alert / resolve; plus which of its escalation
 criteria the run met. Every time is computed from the journal.
 
-    python -m reports.incident [--run-id ID]   (default: the newest run)
+    python -m reporting.incident [--run-id ID]   (default: the newest run)
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from reports import REPORTS, fmt, journals
-from reports.journals import Journal
 from gameday.redact import redact_data, write_text
+from reporting import REPORTS, fmt, journals
+from reporting.journals import Journal
 
 INCIDENTS = "incidents"
 DOWN_ESCALATION_SECONDS = 15 * 60  # "down for more than 15 minutes"

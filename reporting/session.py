@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from reports import REPORTS, allure_env, incident, journals, summary
 from gameday.redact import SecretLeak, scan
+from reporting import REPORTS, allure_env, incident, journals, summary
 
 __all__ = ["SecretLeak", "finish", "journal_run_ids", "written_since"]
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from reports import REPORTS, journals
-from reports.journals import Journal
+from reporting import REPORTS, journals
+from reporting.journals import Journal
 
 HISTORY = REPORTS / "history.jsonl"
 FIGURES = ("time_to_detect", "time_to_alert", "alert_floor", "time_to_recover", "time_to_resolve")
