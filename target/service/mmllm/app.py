@@ -190,7 +190,7 @@ def create_app(config: Config) -> FastAPI:
     models = ModelManager(config.model, metrics)
     redis_link = RedisLink(config.redis, metrics)
     db = Database(config.postgres, metrics)
-    outbox = Outbox(redis_link, os.environ.get("MMLLM_OUTBOX_DIR", "/app/data/outbox"))
+    outbox = Outbox(redis_link, os.environ.get("MMLLM_OUTBOX_DIR", "/app/data/outbox"), metrics)
     recorder = Recorder(db, outbox)
     cache = ResultCache(redis_link, config.redis.cache_ttl_seconds)
     # Decompression bombs: PIL warns above MAX_IMAGE_PIXELS; make that an error we catch.

@@ -32,7 +32,7 @@ log = logging.getLogger("mmllm.deps")
 T = TypeVar("T")
 RETRY_SECONDS = 1.0
 
-SCHEMA = """
+SCHEMA = ("""
 CREATE TABLE IF NOT EXISTS inference_records (
     request_id uuid PRIMARY KEY,
     task text NOT NULL,
@@ -40,15 +40,28 @@ CREATE TABLE IF NOT EXISTS inference_records (
     latency_ms double precision,
     image_sha256 text,
     created_at timestamptz NOT NULL DEFAULT now()
-)"""
+)""", """
+CREATE TABLE IF NOT EXISTS inference_dead_letters (
+    id text PRIMARY KEY,  -- the record's request_id, or sha256:<hash> of an unreadable entry
+    payload text NOT NULL,  -- the outbox entry, as JSON
+    error text NOT NULL,
+    failed_at timestamptz NOT NULL DEFAULT now()
+)""")
 INSERT = """
 INSERT INTO inference_records (request_id, task, status, latency_ms, image_sha256, created_at)
 VALUES (%(request_id)s, %(task)s, %(status)s, %(latency_ms)s, %(image_sha256)s, %(created_at)s)
 ON CONFLICT (request_id) DO NOTHING"""
+DEAD_LETTER = """
+INSERT INTO inference_dead_letters (id, payload, error) VALUES (%s, %s, %s)
+ON CONFLICT (id) DO NOTHING"""
 
 
 class Unavailable(Exception):
     """A dependency is down (or known to be down); the message says why."""
+
+
+class Rejected(Exception):
+    """PostgreSQL refused the data itself (a constraint or data error): a retry cannot help."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -116,10 +129,7 @@ class Database:
             tcp_user_timeout=max(timeout_ms, 1000), keepalives=1, keepalives_idle=5,
             keepalives_interval=2, keepalives_count=2,
         )
-        try:
-            conn.execute(SCHEMA)  # also recreates the table if the database came back empty
-        except psycopg.errors.UniqueViolation:
-            pass  # another connection created it concurrently
+        _create_schema(conn)  # also recreates the tables if the database came back empty
         return conn
 
     def _down(self, exc: BaseException, attempt: bool) -> None:
@@ -193,16 +203,35 @@ class Database:
             raise Unavailable(str(error)) from None
 
     def insert(self, records: list[dict], probe: bool = False) -> None:
-        """Insert records in one transaction; duplicates (same request_id) are ignored."""
+        """Insert records in one transaction; duplicates (same request_id) are ignored.
+        Raises Rejected, and writes none of them, if PostgreSQL refuses one as data."""
 
-        def write(conn: psycopg.Connection) -> None:
+        def write(conn: psycopg.Connection) -> str:
             try:
-                self._write(conn, records)
-            except psycopg.errors.UndefinedTable:
-                conn.execute(SCHEMA)  # table dropped while we were running
-                self._write(conn, records)
+                try:
+                    self._write(conn, records)
+                except psycopg.errors.UndefinedTable:
+                    _create_schema(conn)  # table dropped while we were running
+                    self._write(conn, records)
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                return _one_line(exc)
+            return ""
 
-        self._bounded(write, probe)
+        error = self._bounded(write, probe)
+        if error:
+            raise Rejected(error)
+
+    def dead_letter(self, key: str, payload: str, error: str, probe: bool = False) -> bool:
+        """Keep an outbox entry PostgreSQL refused; False if `key` was kept before (a replay)."""
+
+        def write(conn: psycopg.Connection) -> bool:
+            try:
+                return conn.execute(DEAD_LETTER, (key, payload, error)).rowcount == 1
+            except psycopg.errors.UndefinedTable:
+                _create_schema(conn)
+                return conn.execute(DEAD_LETTER, (key, payload, error)).rowcount == 1
+
+        return self._bounded(write, probe)
 
     @staticmethod
     def _write(conn: psycopg.Connection, records: list[dict]) -> None:
@@ -226,6 +255,14 @@ class Database:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _create_schema(conn: psycopg.Connection) -> None:
+    for statement in SCHEMA:
+        try:
+            conn.execute(statement)
+        except psycopg.errors.UniqueViolation:
+            pass  # another connection created it concurrently
 
 
 class RedisLink:

@@ -56,6 +56,9 @@ class Metrics:
         self.outbox_pending = Gauge(
             "inference_outbox_pending", "Inference records waiting to be written to PostgreSQL",
             registry=r)
+        self.outbox_dead_letters = Counter(
+            "inference_outbox_dead_letters", "Outbox entries PostgreSQL refused as data (or that "
+            "were unreadable), kept in the inference_dead_letters table", registry=r)
         # Create the series up front so rate() and absent() work before the first event.
         for task in TASKS:
             self.inference_duration.labels(task)

@@ -4,10 +4,16 @@ Outbox order of preference: the Redis list `inference:outbox`, then an append-on
 The drainer copies outbox records into PostgreSQL and removes them only after the commit; the
 primary key (request_id) plus ON CONFLICT DO NOTHING makes replays harmless, so several app
 replicas may drain the same Redis list.
+
+An entry PostgreSQL refuses as data (a constraint or data error), or one that cannot be read as a
+record at all, would block the drain forever: it goes to the table inference_dead_letters with
+its error instead (keyed by request_id, so a replay is ignored there too), is counted in
+inference_outbox_dead_letters_total, and the drain goes on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,11 +25,14 @@ from pathlib import Path
 
 import psycopg
 
-from mmllm.deps import Database, RedisLink, Unavailable
+from mmllm.deps import Database, RedisLink, Rejected, Unavailable
+from mmllm.metrics import Metrics
 
 log = logging.getLogger("mmllm.store")
 OUTBOX_KEY = "inference:outbox"
 FIELDS = {"request_id", "task", "status", "latency_ms", "image_sha256", "created_at"}
+TYPES = {"task": (str,), "status": (str,), "latency_ms": (int, float, type(None)),
+         "image_sha256": (str, type(None)), "created_at": (str,)}
 BATCH = 500
 
 
@@ -32,8 +41,9 @@ class RecordError(Exception):
 
 
 class Outbox:
-    def __init__(self, link: RedisLink, directory: str | Path) -> None:
+    def __init__(self, link: RedisLink, directory: str | Path, metrics: Metrics) -> None:
         self._link = link
+        self._metrics = metrics
         self._dir = Path(directory)
         self._file = self._dir / "outbox.jsonl"
         self._lock = threading.Lock()
@@ -86,13 +96,13 @@ class Outbox:
                 self._file.rename(self._dir / f"outbox-{time.time_ns()}.draining")
         moved = 0
         for path in sorted(self._dir.glob("outbox-*.draining")):
-            records = [r for r in map(_parse, path.read_bytes().splitlines()) if r is not None]
-            for start in range(0, len(records), BATCH):
-                db.insert(records[start : start + BATCH], probe=True)
+            entries = [line for line in path.read_bytes().splitlines() if line.strip()]
+            for start in range(0, len(entries), BATCH):
+                self._store(db, entries[start : start + BATCH])
             path.unlink()
-            moved += len(records)
+            moved += len(entries)
             with self._lock:
-                self._file_pending = max(0, self._file_pending - len(records))
+                self._file_pending = max(0, self._file_pending - len(entries))
         return moved
 
     def _drain_redis(self, db: Database, max_batches: int = 20) -> int:
@@ -104,9 +114,7 @@ class Outbox:
                 break
             if not items:
                 break
-            records = [r for r in map(_parse, items) if r is not None]
-            if records:
-                db.insert(records, probe=True)  # raises Unavailable: items stay in the outbox
+            self._store(db, items)  # raises Unavailable: items stay in the outbox
 
             def remove(c, items=items):  # LREM by value: safe with concurrent drainers
                 pipe = c.pipeline(transaction=False)
@@ -118,24 +126,54 @@ class Outbox:
                 self._link.call(remove)
             except Unavailable:
                 break  # already committed; a later replay is ignored by ON CONFLICT
-            moved += len(records)
+            moved += len(items)
         return moved
 
+    def _store(self, db: Database, entries: list[bytes]) -> None:
+        """Write entries to PostgreSQL in one transaction; if it refuses the batch, one by one,
+        dead-lettering each entry it refuses. Raises Unavailable (then nothing is lost)."""
+        records = []
+        for entry in entries:
+            try:
+                records.append(_parse(entry))
+            except ValueError as exc:
+                text = entry.decode("utf-8", "backslashreplace")
+                self._dead_letter(db, f"sha256:{hashlib.sha256(entry).hexdigest()}",
+                                  json.dumps(text), f"unreadable outbox entry: {exc}")
+        try:
+            if records:
+                db.insert(records, probe=True)
+        except Rejected:
+            for record in records:
+                try:
+                    db.insert([record], probe=True)
+                except Rejected as exc:
+                    self._dead_letter(db, str(record["request_id"]), json.dumps(record), str(exc))
 
-def _parse(line: bytes) -> dict | None:
-    line = line.strip()
-    if not line:
-        return None
+    def _dead_letter(self, db: Database, key: str, payload: str, error: str) -> None:
+        error = error.replace("\x00", "\\x00")  # PostgreSQL text cannot hold NUL
+        if db.dead_letter(key, payload, error, probe=True):
+            self._metrics.outbox_dead_letters.inc()
+        log.error("Outbox entry dead-lettered: %s", error, extra={"dead_letter_id": key})
+
+
+def _parse(line: bytes) -> dict:
+    """An outbox entry as a record with every field and type the table needs; ValueError if not."""
     try:
         record = json.loads(line)
-        if isinstance(record, dict) and FIELDS <= record.keys():
-            uuid.UUID(str(record["request_id"]))
-            datetime.fromisoformat(record["created_at"])
-            return record
-    except (ValueError, TypeError):
-        pass
-    log.error("Dropping unreadable outbox entry: %r", line[:200])
-    return None
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(record, dict) or not FIELDS <= record.keys():
+        raise ValueError(f"not a record with the fields {sorted(FIELDS)}")
+    for name, types in TYPES.items():
+        if not isinstance(record[name], types) or isinstance(record[name], bool):
+            raise ValueError(f"field {name!r} has the wrong type")
+    try:
+        uuid.UUID(str(record["request_id"]))
+        datetime.fromisoformat(record["created_at"])
+    except ValueError as exc:
+        raise ValueError(f"bad request_id or created_at: {exc}") from None
+    return record
 
 
 class Recorder:
@@ -151,7 +189,7 @@ class Recorder:
                 return "postgres"
             except Unavailable:
                 pass
-            except psycopg.Error as exc:
+            except (Rejected, psycopg.Error) as exc:  # the drain will dead-letter a refused one
                 log.error("Inference record write failed, using outbox: %s", exc)
         try:
             return self.outbox.append(record)
