@@ -42,6 +42,9 @@ class Metrics:
             "model_load_failures_total", "Model loads that failed verification or parsing",
             registry=r)
         self.model_loaded = Gauge("model_loaded", "1 if a verified model is loaded", registry=r)
+        self.model_file_verified = Gauge(
+            "model_file_verified", "1 if the model file on disk matched its manifest when last "
+            "checked (the loaded model keeps serving when it does not)", registry=r)
         self.db_connections_failed = Counter(
             "db_connections_failed_total", "Failed PostgreSQL connection attempts", registry=r)
         self.dependency_up = Gauge(
