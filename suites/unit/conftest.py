@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,3 +57,32 @@ def client(make_config: Callable[..., Config]) -> Iterator:
 
     with TestClient(create_app(make_config())) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def live_server(make_config: Callable[..., Config]) -> Iterator[Callable[..., str]]:
+    """Start the real app in uvicorn, with the options `python -m mmllm` uses, on a free local
+    port; returns its base URL. Keyword arguments replace server fields."""
+    import uvicorn
+    from mmllm.__main__ import uvicorn_options
+    from mmllm.app import create_app
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(**server: object) -> str:
+        config = make_config(host="127.0.0.1", port=0, **server)
+        instance = uvicorn.Server(uvicorn.Config(create_app(config), **uvicorn_options(config)))
+        thread = threading.Thread(target=instance.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not instance.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        servers.append((instance, thread))
+        port = instance.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for instance, thread in servers:
+        instance.should_exit = True
+        thread.join(timeout=10)

@@ -1,7 +1,13 @@
-"""HTTP API: health, readiness, metrics and model inference."""
+"""HTTP API: health, readiness, metrics and model inference.
+
+Inference is bounded: at most `max_concurrent_inferences` decode and run at once, at most
+`max_queued_inferences` more wait, and past that a request gets 503 with Retry-After at once.
+Whatever a client sends, the answer is 200 or 4xx; a 5xx is the service's own fault.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -9,6 +15,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -23,9 +30,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from mmllm.config import Config
 from mmllm.deps import (
@@ -43,6 +51,10 @@ from mmllm.store import Outbox, Recorder, RecordError
 log = logging.getLogger("mmllm.app")
 MAX_QUESTION_CHARS = 500
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+RETRY_AFTER_SECONDS = 1
+IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a phone camera's JPEG with extra pictures appended
+WHITESPACE = re.compile(r"\s")
 
 
 class ApiError(Exception):
@@ -53,8 +65,24 @@ class ApiError(Exception):
         self.status, self.reason, self.message, self.detail = status, reason, message, detail
 
 
-def _error(status: int, message: str, detail: Any = None) -> JSONResponse:
-    return JSONResponse({"error": message, "detail": detail}, status_code=status)
+def _error(status: int, message: str, detail: Any = None,
+           headers: dict[str, str] | None = None) -> Response:
+    # ASCII-escaped: a client's lone surrogate or odd byte echoed in `detail` cannot break it.
+    body = json.dumps({"error": message, "detail": detail}, ensure_ascii=True, default=str,
+                      separators=(",", ":"))
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+class Admission:
+    """Bounds inference work: `running` at once, `queued` more waiting, the rest refused.
+
+    Used on the event loop only, so the counter needs no lock.
+    """
+
+    def __init__(self, running: int, queued: int) -> None:
+        self.capacity = running + queued
+        self.admitted = 0
+        self.running = asyncio.Semaphore(running)
 
 
 class HttpMetricsMiddleware:
@@ -84,16 +112,26 @@ class HttpMetricsMiddleware:
             self.metrics.http_requests.labels(method, handler, str(status)).inc()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, at most `limit` bytes, arrived within `timeout` seconds."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "payload_too_large", f"request body larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"request body larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "payload_too_large",
+                                   f"request body larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, "body_timeout",
+                       f"request body not received within {timeout:g} seconds") from None
+    except ClientDisconnect:
+        raise ApiError(400, "incomplete_body",
+                       "the client closed the connection before the whole body arrived") from None
     return b"".join(chunks)
 
 
@@ -105,6 +143,8 @@ def _parse_request(body: bytes) -> tuple[str, str, str | None]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", "request body is not valid JSON", str(exc)) from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_request", "request body must be a JSON object")
     task = data.get("task")
@@ -130,10 +170,11 @@ def _parse_request(body: bytes) -> tuple[str, str, str | None]:
 
 
 def _decode_image(text: str, max_bytes: int, max_pixels: int) -> tuple[bytes, Image.Image]:
-    """base64 -> bytes -> lazily opened PNG/JPEG (header read and size-checked only)."""
+    """base64 -> bytes -> lazily opened PNG/JPEG (magic bytes, then header size-checked only)."""
     if text.startswith("data:") and "," in text:
         text = text.split(",", 1)[1]  # tolerate data URLs
-    text = "".join(text.split())
+    if WHITESPACE.search(text):
+        text = "".join(text.split())
     if len(text) * 3 // 4 > max_bytes:
         raise ApiError(413, "payload_too_large", f"image larger than {max_bytes} bytes")
     try:
@@ -144,21 +185,28 @@ def _decode_image(text: str, max_bytes: int, max_pixels: int) -> tuple[bytes, Im
                        str(exc)) from None
     if not raw:
         raise ApiError(400, "invalid_image", "'image' is empty")
+    fmt = next((f for magic, f in IMAGE_MAGIC.items() if raw.startswith(magic)), None)
+    if fmt is None:
+        raise ApiError(400, "invalid_image", "'image' is not a PNG or JPEG image; "
+                                             "send a base64-encoded PNG or JPEG")
     try:
-        img = Image.open(io.BytesIO(raw))
+        img = Image.open(io.BytesIO(raw), formats=[fmt])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ApiError(413, "image_too_large", "image has too many pixels", str(exc)) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ApiError(400, "invalid_image", "'image' is not a PNG or JPEG image",
-                       str(exc)) from None
-    if img.format not in ("PNG", "JPEG"):
-        raise ApiError(400, "invalid_image", f"unsupported image format {img.format}; "
-                                             "send PNG or JPEG")
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # any failure to parse a client's header is the client's image
+        raise ApiError(400, "invalid_image", f"'image' is not a valid {fmt} image",
+                       _one_line(exc)) from None
     width, height = img.size
     if width * height > max_pixels:
         raise ApiError(413, "image_too_large",
                        f"image is {width}x{height} pixels; the limit is {max_pixels} pixels")
     return raw, img
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 def _memory_check(max_fraction: float) -> dict[str, Any]:
@@ -196,7 +244,10 @@ def create_app(config: Config) -> FastAPI:
     # Decompression bombs: PIL warns above MAX_IMAGE_PIXELS; make that an error we catch.
     Image.MAX_IMAGE_PIXELS = server.max_image_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
+    # PNG text chunks are decompressed when the header is read: bound them too (default 64 MiB).
+    PngImagePlugin.MAX_TEXT_CHUNK = PngImagePlugin.MAX_TEXT_MEMORY = 1024 * 1024
     body_limit = server.max_image_bytes * 4 // 3 + 64 * 1024  # base64 overhead + JSON fields
+    admission = Admission(server.max_concurrent_inferences, server.max_queued_inferences)
     models.load()
     metrics.memory_limit.set(cgroup_memory_limit())
 
@@ -233,16 +284,18 @@ def create_app(config: Config) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, "invalid request", jsonable_encoder(exc.errors()))
 
+    # scope["path"], not request.url: building the URL parses the client's Host header.
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), f"{request.method} {request.url.path}")
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(exc.status_code, str(exc.detail), f"{request.method} {request.scope['path']}",
+                      headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, MemoryError):
-            log.error("Out of memory while handling %s", request.url.path)
+            log.error("Out of memory while handling %s", request.scope["path"])
             return _error(503, "out of memory")
-        log.error("Unhandled error on %s", request.url.path, exc_info=exc)
+        log.error("Unhandled error on %s", request.scope["path"], exc_info=exc)
         return _error(500, "internal error")
 
     @app.get("/alive")
@@ -277,16 +330,19 @@ def create_app(config: Config) -> FastAPI:
         if model is None:
             raise ApiError(503, "model_not_loaded", f"model not loaded: {models.error}")
         image_sha = hashlib.sha256(raw).hexdigest()
-        qhash = hashlib.sha256(question.encode()).hexdigest()[:16] if question else "-"
+        qbytes = (question or "").encode("utf-8", "surrogatepass")  # JSON allows lone surrogates
+        qhash = hashlib.sha256(qbytes).hexdigest()[:16] if question else "-"
         key = f"inference:cache:{model.sha256[:12]}:{task}:{image_sha}:{qhash}"
         result = cache.get(key)
         cached = result is not None
         if result is None:
             try:
                 pixels = to_pixels(img)
-            except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            except (MemoryError, RecursionError):
+                raise
+            except Exception as exc:  # decoding the client's image data failed
                 raise ApiError(400, "invalid_image", "image data is truncated or corrupt",
-                               str(exc)) from None
+                               _one_line(exc)) from None
             result = model.run(task, pixels, question)
             cache.set(key, result)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -305,25 +361,38 @@ def create_app(config: Config) -> FastAPI:
                           "quantization": model.quantization}}
 
     @app.post("/model/inference")
-    async def inference(request: Request) -> JSONResponse:
+    async def inference(request: Request) -> Response:
         started = time.perf_counter()
         task = "unknown"
+        if admission.admitted >= admission.capacity:
+            metrics.inference_error(task, "overloaded", 503)
+            return _error(503, "overloaded: too many inference requests in progress, retry later",
+                          {"retry_after_seconds": RETRY_AFTER_SECONDS},
+                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        admission.admitted += 1
+        metrics.inference_in_flight.set(admission.admitted)
         try:
-            task, image_b64, question = _parse_request(await _read_body(request, body_limit))
-            body = await run_in_threadpool(infer, task, image_b64, question, started)
+            # Parsed before queueing, and the body freed: a queued request holds only its text.
+            task, image_b64, question = _parse_request(
+                await _read_body(request, body_limit, server.body_read_timeout_seconds))
+            async with admission.running:
+                answer = await run_in_threadpool(infer, task, image_b64, question, started)
         except ApiError as exc:
-            metrics.inference_error(task, exc.reason, client_error=exc.status < 500)
+            metrics.inference_error(task, exc.reason, exc.status)
             return _error(exc.status, exc.message, exc.detail)
         except MemoryError:
-            metrics.inference_error(task, "out_of_memory")
+            metrics.inference_error(task, "out_of_memory", 503)
             log.error("Out of memory during inference", extra={"task": task})
             return _error(503, "out of memory")
         except Exception:
-            metrics.inference_error(task, "internal")
+            metrics.inference_error(task, "internal", 500)
             log.exception("Inference failed", extra={"task": task})
             return _error(500, "internal error")
+        finally:
+            admission.admitted -= 1
+            metrics.inference_in_flight.set(admission.admitted)
         metrics.inference_requests.labels(task, "success").inc()
         metrics.inference_duration.labels(task).observe(time.perf_counter() - started)
-        return JSONResponse(body)
+        return JSONResponse(answer)
 
     return app

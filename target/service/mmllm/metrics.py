@@ -17,8 +17,12 @@ disable_created_metrics()  # no *_created series: they only add noise for the al
 TASKS = ("captioning", "ocr", "vqa")
 ERROR_REASONS = (
     "invalid_json", "invalid_request", "invalid_image", "payload_too_large", "image_too_large",
-    "unknown_task", "model_not_loaded", "out_of_memory", "record_failed", "internal",
+    "unknown_task", "body_timeout", "incomplete_body", "overloaded", "model_not_loaded",
+    "out_of_memory", "record_failed", "internal",
 )
+# success; rejected: the client's bad input (4xx); overloaded: refused at once by the
+# concurrency and queue bounds (503 + Retry-After); error: the service's own fault (5xx).
+STATUSES = ("success", "rejected", "overloaded", "error")
 DEPENDENCIES = ("postgres", "redis", "model")
 
 
@@ -38,6 +42,9 @@ class Metrics:
             "model_inference_duration_seconds", "Model inference time (successful requests)",
             ["task"], registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+        self.inference_in_flight = Gauge(
+            "model_inference_in_flight", "Inference requests admitted: running or queued",
+            registry=r)
         self.model_load_failures = Counter(
             "model_load_failures_total", "Model loads that failed verification or parsing",
             registry=r)
@@ -63,20 +70,26 @@ class Metrics:
             "inference_outbox_dead_letters", "Outbox entries PostgreSQL refused as data (or that "
             "were unreadable), kept in the inference_dead_letters table", registry=r)
         # Create the series up front so rate() and absent() work before the first event.
-        for task in TASKS:
-            self.inference_duration.labels(task)
-            for status in ("success", "error", "rejected"):
+        for task in (*TASKS, "unknown"):
+            for status in STATUSES:
                 self.inference_requests.labels(task, status)
             for reason in ERROR_REASONS:
                 self.inference_errors.labels(task, reason)
+        for task in TASKS:
+            self.inference_duration.labels(task)
         for dep in DEPENDENCIES:
             self.dependency_up.labels(dep)
 
-    def inference_error(self, task: str, reason: str, client_error: bool = False) -> None:
-        """A failed request. A client's bad input is "rejected", not "error": error-rate alerts
-        are about the service failing, and a caller's typo must not page anyone."""
+    def inference_error(self, task: str, reason: str, http_status: int) -> None:
+        """A request not answered 200. Only the service's own faults are "error": error-rate
+        alerts are about the service failing, and neither a caller's bad input ("rejected") nor
+        the service refusing work it has no memory for ("overloaded") may page anyone."""
         task = task if task in TASKS else "unknown"  # never a raw client string as a label
-        self.inference_requests.labels(task, "rejected" if client_error else "error").inc()
+        if reason == "overloaded":
+            status = "overloaded"
+        else:
+            status = "rejected" if http_status < 500 else "error"
+        self.inference_requests.labels(task, status).inc()
         self.inference_errors.labels(task, reason).inc()
 
     def render(self) -> bytes:

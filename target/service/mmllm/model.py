@@ -34,6 +34,7 @@ TASKS = ("captioning", "ocr", "vqa")
 SHAPES = testimages.SHAPES
 COLOURS = tuple(testimages.COLOURS)
 HIDDEN = 256
+SHRINK_FROM = SIDE * 8  # images at least twice this size are shrunk before conversion
 
 
 # --- INT2 quantization -------------------------------------------------------------------
@@ -91,15 +92,39 @@ def dequantize_int2(packed: np.ndarray, scales: np.ndarray, shape: tuple[int, in
 # --- encoder -------------------------------------------------------------------------------
 
 def to_pixels(img: Image.Image) -> np.ndarray:
-    """Any PIL image -> SIDE x SIDE x 3 float32 in [0, 1]; transparency composited on white."""
-    if img.format == "JPEG":
+    """Any PIL image -> SIDE x SIDE x 3 float32 in [0, 1]; transparency composited on white.
+
+    Memory: the image is decoded once (a JPEG at reduced scale) and a large one is shrunk band by
+    band before any conversion, so no full-size copy is made: the peak is the decoded image.
+    """
+    if img.format in ("JPEG", "MPO"):
         img.draft("RGB", (SIDE * 2, SIDE * 2))  # decode at reduced size: less memory and CPU
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        img = Image.new("RGB", rgba.size, (255, 255, 255))
-        img.paste(rgba, mask=rgba.getchannel("A"))
-    small = img.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
+    alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    mode = "RGBA" if alpha else "RGB"
+    factor = min(img.size) // SHRINK_FROM
+    img = _shrink(img, factor, mode) if factor >= 2 else img.convert(mode)
+    if alpha:
+        rgb = Image.new("RGB", img.size, (255, 255, 255))
+        rgb.paste(img, mask=img.getchannel("A"))
+        img = rgb
+    small = img.resize((SIDE, SIDE), Image.Resampling.BILINEAR)
     return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def _shrink(img: Image.Image, factor: int, mode: str) -> Image.Image:
+    """img.convert(mode).reduce(factor), computed a band of about 128 rows at a time.
+
+    reduce() averages alpha-premultiplied colours, so compositing afterwards gives the same
+    pixels as compositing first.
+    """
+    width, height = img.width // factor, img.height // factor
+    out = Image.new(mode, (width, height))
+    rows = max(1, 128 // factor)
+    for top in range(0, height, rows):
+        bottom = min(top + rows, height)
+        band = img.crop((0, top * factor, width * factor, bottom * factor)).convert(mode)
+        out.paste(band.reduce(factor), (0, top))
+    return out
 
 
 def _soft_hist(pix: np.ndarray, weights: np.ndarray) -> np.ndarray:
