@@ -234,3 +234,38 @@ def test_a_client_error_is_rejected_not_a_service_error(client: TestClient) -> N
     text = client.get("/metrics").text
     assert 'model_inference_requests_total{status="rejected",task="captioning"} 1.0' in text
     assert 'model_inference_requests_total{status="error",task="captioning"} 0.0' in text
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b"[" * 50_000 + b"]" * 50_000, id="deep-array"),
+    pytest.param(b'{"image":' * 30_000 + b"1" + b"}" * 30_000, id="deep-object"),
+    pytest.param(json.dumps({"image": RED_CIRCLE, "task": "vqa", "question": "\ud800 colour?"}
+                            ).encode(), id="lone-surrogate-question"),
+    pytest.param(b'{"task": "ocr", "image": ' + b"9" * 5000 + b"}", id="huge-number"),
+])
+def test_bodies_that_used_to_crash_the_handler_are_answered(client: TestClient, body) -> None:
+    response = client.post("/model/inference", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code in (200, 400, 422), response.text
+    metrics = client.get("/metrics").text
+    assert 'model_inference_requests_total{status="error",task="unknown"} 0.0' in metrics
+    assert 'model_inference_requests_total{status="error",task="vqa"} 0.0' in metrics
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "WEBP", "ICO", "PPM", "TGA"])
+def test_only_png_and_jpeg_are_decoded(client: TestClient, fmt: str) -> None:
+    image = encoded(testimages.render("circle", "red", "white", size=64), fmt)
+    response = client.post("/model/inference", json={"image": image, "task": "captioning"})
+    assert response.status_code == 400
+    assert "not a PNG or JPEG image" in response.json()["error"]
+
+
+def test_a_phone_camera_mpo_jpeg_is_accepted(client: TestClient) -> None:
+    first = testimages.render("circle", "red", "white", size=96)
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[first.copy()])
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    response = client.post("/model/inference", json={"image": b64(buf.getvalue()),
+                                                     "task": "captioning"})
+    assert response.status_code == 200, response.text
+    assert response.json()["result"] == "a red circle on a white background"
