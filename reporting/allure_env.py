@@ -16,50 +16,58 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from gameday.journal import Category
 from gameday.redact import redact, write_text
 
-PRODUCT_DEFECTS = {
-    "not-detected": "the fault was not detected by the probes, logs or container state",
-    "alert-missing": "the alert did not fire or was not delivered",
-    "alert-wrong": "the alert fired with wrong labels or runbook link, or did not resolve",
-    "recovery-failed": "the runbook's recovery did not bring the service back",
-    "budget-exceeded": "a time budget (detect, alert, recover) was exceeded",
-    "data-lost": "an answered inference is missing from PostgreSQL, or stored twice",
-    "residue": "something of the fault was left behind",
+MEANING: dict[Category, str] = {
+    Category.STEADY_STATE: "the stack was not healthy before the fault was injected",
+    Category.NOT_DETECTED: "the fault was not detected by the probes, logs or container state",
+    Category.ALERT_MISSING: "the alert did not fire or was not delivered",
+    Category.ALERT_WRONG: "the alert fired with wrong labels or runbook link, or did not "
+                          "resolve",
+    Category.PAGED: "someone was paged for a fault the deployment promises to heal by itself",
+    Category.RECOVERY_FAILED: "the runbook's recovery did not bring the service back",
+    Category.BUDGET_EXCEEDED: "a time budget (detect, alert, recover) was exceeded",
+    Category.DATA_LOST: "an answered inference is missing from PostgreSQL, or stored twice",
+    Category.RESIDUE: "something of the fault was left behind",
+    Category.SUITE: "an error in the suite, its fixtures or the machine",
 }
-SUITE_CATEGORIES = ("steady-state", "suite-or-infrastructure")
-# Optional exception class ("gameday.lifecycle.ScenarioFailed: "), then the tag.
-_PREFIX = r"^(?:[\w.$]+: )?\["
+PRODUCT, SUITE = "Product defect", "Suite or infrastructure"
+
+
+def _tag(categories: str) -> str:
+    """An optional exception class ("gameday.lifecycle.ScenarioFailed: "), then the tag
+    `[<phase>/<category>]` naming one of `categories` (a regex alternation)."""
+    return r"(?:[\w.$]+: )?\[[^\]\n]*/(?:" + categories + r")\]"
 
 
 def tag_regex(category: str) -> str:
     """Matches a failure message whose tag names `category`, whatever the phase."""
-    return _PREFIX + r"[^\]\n]*/" + category + r"\][\s\S]*$"
+    return "^" + _tag(category) + r"[\s\S]*$"
+
+
+def _name(category: Category) -> str:
+    group = PRODUCT if category.product_defect else SUITE
+    return f"{group}: {category.value.replace('-', ' ')}"
 
 
 def categories() -> list[dict]:
-    product = [{"name": f"Product defect: {name.replace('-', ' ')}",
-                "description": why,
-                "messageRegex": tag_regex(name),
-                "matchedStatuses": ["failed"]}
-               for name, why in PRODUCT_DEFECTS.items()]
-    known = "|".join(list(PRODUCT_DEFECTS) + ["steady-state"])
-    suite = [
-        {"name": "Suite or infrastructure: steady state",
-         "description": "the stack was not healthy before the fault was injected",
-         "messageRegex": tag_regex("steady-state"),
-         "matchedStatuses": ["failed"]},
-        {"name": "Suite or infrastructure: broken test",
+    """Every tagged category (product defects first), then the suite's catch-alls."""
+    tagged = sorted(Category, key=lambda c: not c.product_defect)
+    rules = [{"name": _name(c), "description": MEANING[c], "messageRegex": tag_regex(c.value),
+              "matchedStatuses": ["failed"]} for c in tagged]
+    known = "|".join(c.value for c in Category)
+    return rules + [
+        {"name": f"{SUITE}: broken test",
          "description": "an error in the suite, its fixtures or the engine (not an assertion)",
          "matchedStatuses": ["broken"]},
-        {"name": "Suite or infrastructure: other failure",
-         "description": "a failure without a product-defect tag (e.g. a broken variant that "
+        {"name": f"{SUITE}: other failure",
+         "description": "a failure without a category tag (e.g. a broken variant that "
                         "passed, an assertion of the suite itself)",
          # Everything failed that the categories above do not claim.
-         "messageRegex": r"^(?!(?:[\w.$]+: )?\[[^\]\n]*/(?:" + known + r")\])[\s\S]*$",
+         "messageRegex": r"^(?!" + _tag(known) + r")[\s\S]*$",
          "matchedStatuses": ["failed"]},
     ]
-    return product + suite
 
 
 def _escape_key(key: str) -> str:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import math
 from html import escape
 
+from gameday.journal import Figure, Journal, Phase
+from gameday.prober import ENDPOINTS
 from reporting import journals
-from reporting.journals import Journal
 
-PHASE_COLOURS = {"steady state": "#8fa7c4", "inject": "#6b4fa0", "detect": "#d08c2f",
-                 "alert": "#d0612f", "recover": "#3f8f5a", "validate": "#3c7aa8",
-                 "residue": "#7a7a7a"}
-ENDPOINTS = ("health", "ready", "inference")
+PHASE_COLOURS: dict[Phase, str] = {
+    Phase.STEADY_STATE: "#8fa7c4", Phase.INJECT: "#6b4fa0", Phase.DETECT: "#d08c2f",
+    Phase.ALERT: "#d0612f", Phase.RECOVER: "#3f8f5a", Phase.VALIDATE: "#3c7aa8",
+    Phase.RESIDUE: "#7a7a7a", Phase.SUITE: "#999"}
+MARKS = (("firing", Figure.TIME_TO_ALERT, "#c60"), ("delivered", Figure.TIME_TO_DELIVERED, "#c60"),
+         ("recovered", Figure.TIME_TO_RESOLVE, "#282"),
+         ("healed by itself", Figure.TIME_TO_SELF_HEAL, "#282"),
+         ("alert resolved", Figure.TIME_TO_ALERT_RESOLVED, "#36c"))
 FAIL, OK = "#d33", "#3a3"
 
 
@@ -27,24 +32,24 @@ def _nice_step(span: float, ticks: int = 8) -> float:
 
 def _probe_runs(journal: Journal, endpoint: str, end: float) -> list[tuple[float, float, bool]]:
     """(from, to, ok) stretches of one endpoint; the timeline only records the changes."""
-    changes = [o for o in journal.get("timeline", []) if o.get("endpoint") == endpoint]
+    changes = [o for o in journal.timeline if o["endpoint"] == endpoint]
     runs = []
     for i, o in enumerate(changes):
         until = changes[i + 1]["at"] if i + 1 < len(changes) else end
-        runs.append((o["at"], max(until, o["at"]), bool(o.get("ok"))))
+        runs.append((o["at"], max(until, o["at"]), o["ok"]))
     return runs
 
 
 def timeline_svg(journal: Journal, width: int = 1040) -> str:
     """Phases as bars on a time axis (0 = injection), probe failures marked in red."""
     injected = journals.injected_at(journal)
-    start, end = journals.started_at(journal), journals.ended_at(journal)
+    start, end = journal.started_at, journal.ended_at
     if start is None or end is None:
         return '<p class="muted">no phases recorded</p>'
     zero = injected if injected is not None else start
     lo, hi = start - zero, max(end - zero, start - zero + 1.0)
     left, right, row = 120, width - 16, 20
-    phases = journal.get("phases", [])
+    phases = journal.phases
     rows = len(phases) + len(ENDPOINTS)
     top = 26
     height = top + rows * row + 34
@@ -54,7 +59,7 @@ def timeline_svg(journal: Journal, width: int = 1040) -> str:
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="timeline of {escape(str(journal.get("scenario")))}">']
+             f'aria-label="timeline of {escape(journal.scenario)}">']
     step = _nice_step(hi - lo)
     tick = math.ceil(lo / step) * step
     while tick <= hi + 1e-9:
@@ -64,19 +69,18 @@ def timeline_svg(journal: Journal, width: int = 1040) -> str:
         tick += step
     for i, p in enumerate(phases):
         y = top + i * row
-        a, b = p.get("started", start) - zero, p.get("ended", p.get("started", start)) - zero
-        colour = PHASE_COLOURS.get(p.get("name"), "#999") if p.get("ok", True) else FAIL
+        a, b = p.started - zero, (p.ended or end) - zero  # a phase cut short has no end
+        colour = FAIL if p.ok is False else PHASE_COLOURS[p.name]
         w = max(x(b) - x(a), 2.0)
-        label = f"{p.get('name')}: {p.get('seconds', b - a):.2f} s" + (
-            "" if p.get("ok", True) else " (failed)")
-        parts.append(f'<text x="{left - 6}" y="{y + 13}" class="lane">{escape(p.get("name", ""))}'
+        label = f"{p.name.value}: {b - a:.2f} s" + (" (failed)" if p.ok is False else "")
+        parts.append(f'<text x="{left - 6}" y="{y + 13}" class="lane">{escape(p.name.value)}'
                      f'</text><rect x="{x(a):.1f}" y="{y + 3}" width="{w:.1f}" height="13" '
                      f'rx="2" fill="{colour}"><title>{escape(label)}</title></rect>')
         text_x = x(a) + w + 4 if w < 60 else x(a) + 4
         fill = "#333" if w < 60 else "#fff"
         if text_x < right - 30:
             parts.append(f'<text x="{text_x:.1f}" y="{y + 13}" class="bar" fill="{fill}">'
-                         f'{p.get("seconds", b - a):.1f}s</text>')
+                         f'{b - a:.1f}s</text>')
     for k, endpoint in enumerate(ENDPOINTS):
         y = top + (len(phases) + k) * row
         parts.append(f'<text x="{left - 6}" y="{y + 13}" class="lane">/{endpoint}</text>')
@@ -99,16 +103,12 @@ def timeline_svg(journal: Journal, width: int = 1040) -> str:
 
 def _markers(journal: Journal, zero: float, x, top: int, bottom: int,
              right: float) -> list[str]:
-    figures = journals.times(journal)
     injected = journals.injected_at(journal)
-    marks = [("injected", 0.0 if injected is not None else None, "#222")]
-    for label, name, colour in (("firing", "time_to_alert", "#c60"),
-                                ("delivered", "time_to_delivered", "#c60"),
-                                ("recovered", "time_to_resolve", "#282"),
-                                ("alert resolved", "time_to_alert_resolved", "#36c")):
-        value = figures.get(name)
-        if value is not None and injected is not None:
-            marks.append((label, injected + value - zero, colour))
+    marks = [("injected", None if injected is None else injected - zero, "#222")]
+    for label, name, colour in MARKS:
+        moment = journals.at(journal, name)
+        if moment is not None:
+            marks.append((label, moment - zero, colour))
     parts = []
     for n, (label, t, colour) in enumerate(marks):
         if t is None:

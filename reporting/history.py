@@ -1,5 +1,8 @@
 """reports/history.jsonl: one line per run per scenario, for the trends of the summary.
 
+Each line carries every Figure by its name; a line written before a figure existed lacks it,
+and the trends show "-" there.
+
 Recording is idempotent per (run id, scenario): building the reports of a run twice, or
 after more of its journals arrived, leaves one line for each of its scenarios.
 """
@@ -11,19 +14,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from gameday.journal import Figure, Journal
 from reporting import REPORTS, journals
-from reporting.journals import Journal
 
 HISTORY = REPORTS / "history.jsonl"
-FIGURES = ("time_to_detect", "time_to_alert", "alert_floor", "time_to_recover", "time_to_resolve")
 
 
 def entry(journal: Journal) -> dict[str, Any]:
-    times = journals.times(journal)
-    return {"run_id": journal.get("run_id"), "scenario": journal.get("scenario"),
-            "started_at": journals.started_at(journal), "result": journal.get("result"),
-            "category": (journal.get("failure") or {}).get("category"),
-            **{name: times.get(name) for name in FIGURES}}
+    """A history line: who, when, how it ended, and every figure (None where not measured)."""
+    category = journals.category(journal)
+    return {"run_id": journal.run_id, "scenario": journal.scenario,
+            "started_at": journal.started_at, "result": journal.result.value,
+            "category": category and category.value,
+            **{name.value: journals.figure(journal, name) for name in Figure}}
 
 
 def load(path: Path = HISTORY) -> list[dict[str, Any]]:
@@ -41,12 +44,11 @@ def load(path: Path = HISTORY) -> list[dict[str, Any]]:
 
 def record(run: Iterable[Journal], path: Path = HISTORY) -> list[dict[str, Any]]:
     """Add (or replace) the lines of these real journals; returns the whole history."""
-    new = [entry(j) for j in run if journals.is_real(j)]
+    new = [entry(j) for j in run if j.is_real]
     old = load(path)
     keys = {(e["run_id"], e["scenario"]) for e in new}
-    merged = [e for e in old if (e.get("run_id"), e.get("scenario")) not in keys] + new
-    merged.sort(key=lambda e: (e.get("started_at") or 0.0, e.get("run_id") or "",
-                               e.get("scenario") or ""))
+    merged = [e for e in old if (e["run_id"], e["scenario"]) not in keys] + new
+    merged.sort(key=lambda e: (e["started_at"] or 0.0, e["run_id"], e["scenario"]))
     if merged != old:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
@@ -59,8 +61,8 @@ def record(run: Iterable[Journal], path: Path = HISTORY) -> list[dict[str, Any]]
 def last_runs(history: list[dict[str, Any]], scenario: str, until_run: str,
               limit: int = 10) -> list[dict[str, Any]]:
     """The scenario's last `limit` runs up to and including `until_run`, oldest first."""
-    rows = [e for e in history if e.get("scenario") == scenario]
-    cut = next((i for i, e in enumerate(rows) if e.get("run_id") == until_run), None)
+    rows = [e for e in history if e["scenario"] == scenario]
+    cut = next((i for i, e in enumerate(rows) if e["run_id"] == until_run), None)
     if cut is not None:
         rows = rows[:cut + 1]
     return rows[-limit:]

@@ -2,23 +2,22 @@
 
 Shaped by the runbook's "After the incident" (post-incident actions): timeline of events,
 root cause, actions taken, time to detect / alert / resolve; plus which of its escalation
-criteria the run met. Every time is computed from the journal.
-
-    python -m reporting.incident [--run-id ID]   (default: the newest run)
+criteria the run met. Every time comes from the journal. A fault the deployment heals by
+itself shows its time to self-heal and that nobody was paged.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gameday.redact import redact_data, write_text
+from gameday.journal import Category, Figure, Journal, Phase
+from gameday.redact import write_text
 from reporting import REPORTS, fmt, journals
-from reporting.journals import Journal
+from reporting.journals import LABELS, figure
 
 INCIDENTS = "incidents"
 DOWN_ESCALATION_SECONDS = 15 * 60  # "down for more than 15 minutes"
@@ -28,6 +27,26 @@ RESTART = re.compile(
     rf"(?:docker-compose|docker compose)\s+(?:restart|up|start)\b[^|;&\n]*\b{SERVICE}\b"
     rf"|\bdocker\s+(?:restart|start)\b[^|;&\n]*{SERVICE}"
     r"|\bkubectl\s+rollout\s+restart\b")
+PAGING = (Figure.TIME_TO_DETECT, Figure.TIME_TO_ALERT, Figure.TIME_TO_DELIVERED,
+          Figure.TIME_TO_RESOLVE, Figure.TIME_TO_ALERT_RESOLVED)
+SELF_HEALING = (Figure.TIME_TO_DETECT, Figure.TIME_TO_SELF_HEAL)
+FOLLOW_UPS: dict[Category, str] = {
+    Category.STEADY_STATE: "Stabilise the stack: it was not healthy before the fault.",
+    Category.NOT_DETECTED: "Add or repair the health check or probe that should have seen "
+                           "the fault.",
+    Category.ALERT_MISSING: "Add or repair the alert rule in monitoring/alerts.yml.",
+    Category.ALERT_WRONG: "Fix the alert's labels, runbook link or resolution in "
+                          "monitoring/alerts.yml.",
+    Category.PAGED: "Make the deployment heal this fault before its alert fires (restart "
+                    "policy, `for:`), or declare in the catalog that it pages.",
+    Category.RECOVERY_FAILED: "Update the runbook section: its commands did not bring the "
+                              "service back.",
+    Category.BUDGET_EXCEEDED: "Adjust alert thresholds or durations: a budget was exceeded.",
+    Category.DATA_LOST: "Find where answered inferences were lost; review the outbox and "
+                        "PostgreSQL.",
+    Category.RESIDUE: "Make the fault's revert complete: something was left behind.",
+    Category.SUITE: "Fix the suite or its infrastructure, then run the scenario again.",
+}
 
 
 # ---- the timeline ---------------------------------------------------------------------------
@@ -40,111 +59,104 @@ def _event(at: float | None, injected: float | None, what: str, detail: str = ""
             "event": what, "detail": detail, "ok": ok}
 
 
-def _first_alert(journal: Journal, status: str) -> tuple[dict, dict] | None:
-    for payload in journal.get("notifications", []):
-        for alert in payload.get("alerts", []):
-            if alert.get("status") == status:
-                return payload, alert
-    return None
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
 
 
-def _command_times(journal: Journal) -> list[tuple[float | None, dict]]:
-    """When each command ended: its recorded start plus its duration, or, for journals that
-    keep durations only, the running sum from its phase's start (they run back to back)."""
-    clocks: dict[str, float | None] = {}
-    placed = []
-    for command in journal.get("commands", []):
-        if command.get("started") is not None:
-            placed.append((command["started"] + float(command.get("seconds") or 0.0), command))
+def _command_events(journal: Journal, injected: float | None) -> list[dict | None]:
+    """A command that ran at its end; one marked for another deployment where its turn came."""
+    events: list[dict | None] = []
+    clock: dict[str, float] = {}
+    for command in journal.commands:
+        now = clock.get(command["phase"], journal.phase(Phase(command["phase"])).started)
+        where = f"{journal.runbook}:{command['line']}"
+        what = f"`{_first_line(command['command'])}`"
+        if command["run"]:
+            now = clock[command["phase"]] = command["started"] + command["seconds"]
+            events.append(_event(now, injected, f"ran {where} {what}",
+                                 f"exit {command['exit_code']} after "
+                                 f"{fmt.seconds(command['seconds'], 2)}",
+                                 ok=command["exit_code"] == 0))
+        else:
+            events.append(_event(now, injected, f"skipped {where} {what}", command["why"]))
+    return events
+
+
+def _probe_events(journal: Journal, injected: float) -> list[dict | None]:
+    """Each endpoint's first failure after the injection, and its return."""
+    events: list[dict | None] = []
+    failing: set[str] = set()
+    back = journals.back_to_healthy(journal) is not None
+    for probe in journal.timeline:
+        endpoint = probe["endpoint"]
+        if probe["at"] < injected:
             continue
-        name = command.get("phase", "recover")
-        if name not in clocks:
-            record = journals.phase(journal, name)
-            clocks[name] = record.get("started") if record else None
-        if clocks[name] is not None:
-            clocks[name] += float(command.get("seconds") or 0.0)
-        placed.append((clocks[name], command))
-    return placed
+        answer = "no answer" if probe["status"] is None else str(probe["status"])
+        if not probe["ok"] and endpoint not in failing:
+            failing.add(endpoint)
+            body = fmt.trim(probe["body"], lines=1, chars=160)
+            events.append(_event(probe["at"], injected, f"first failed probe: /{endpoint}",
+                                 f"{answer}: {body}", ok=False))
+        elif probe["ok"] and endpoint in failing:
+            failing.discard(endpoint)
+            if endpoint != "health" or not back:  # else the "recovered" event says it
+                events.append(_event(probe["at"], injected, f"probe ok again: /{endpoint}",
+                                     answer, ok=True))
+    return events
+
+
+def _alert_events(journal: Journal, injected: float) -> list[dict | None]:
+    if journals.healed_by_itself(journal):
+        alert = journal.phase(Phase.ALERT)
+        return [_event(alert.ended if alert and alert.ok else None, injected,
+                       "nobody paged", "the deployment healed the fault by itself", ok=True)]
+    firing = journals.first_alert(journal, "firing")
+    name = firing[1]["labels"]["alertname"] if firing else "alert"
+    events = [_event(journals.at(journal, Figure.TIME_TO_PENDING), injected,
+                     f"{name} pending in Prometheus"),
+              _event(journals.at(journal, Figure.TIME_TO_ALERT), injected,
+                     f"{name} firing in Prometheus")]
+    if firing:
+        payload, alert = firing
+        labels = alert["labels"]
+        events.append(_event(payload["received_at"], injected,
+                             f"{name} delivered to the webhook receiver",
+                             f"severity={labels.get('severity')} service={labels.get('service')}"
+                             f" runbook={alert['annotations'].get('runbook_url', '-')}"))
+    resolved = journals.first_alert(journal, "resolved")
+    if resolved:
+        events.append(_event(resolved[0]["received_at"], injected,
+                             f"{name} resolved (notification delivered)", ok=True))
+    return events
 
 
 def timeline(journal: Journal) -> list[dict[str, Any]]:
     """The incident's events in time order, each with UTC time and seconds since injection."""
     injected = journals.injected_at(journal)
-    figures = journals.times(journal)
-
-    def after_injection(name: str) -> float | None:
-        value = figures.get(name)
-        return None if value is None or injected is None else injected + value
-
     events: list[dict | None] = []
-    steady = journals.phase(journal, "steady state")
+    steady = journal.phase(Phase.STEADY_STATE)
     if steady:
-        verified = "steady state verified" if steady.get("ok") else "steady state NOT verified"
-        events.append(_event(steady.get("ended"), injected, verified, ok=steady.get("ok")))
-    events.append(_event(injected, injected, "fault injected",
-                         journal.get("injection") or journal.get("fault", "")))
-    seen_failing: set[str] = set()
-    for probe in journal.get("timeline", []):
-        endpoint = probe.get("endpoint", "?")
-        if injected is not None and probe.get("at", 0) < injected:
-            continue
-        status = probe.get("status")
-        answer = f"{status}" if status is not None else "no answer"
-        body = fmt.trim(str(probe.get("body", "")), lines=1, chars=160)
-        if not probe.get("ok") and endpoint not in seen_failing:
-            seen_failing.add(endpoint)
-            events.append(_event(probe["at"], injected, f"first failed probe: /{endpoint}",
-                                 f"{answer}: {body}", ok=False))
-        elif probe.get("ok") and endpoint in seen_failing:
-            seen_failing.discard(endpoint)
-            if endpoint == "health" and figures.get("time_to_resolve") is not None:
-                continue  # the "recovered" event below says it
-            events.append(_event(probe["at"], injected, f"probe ok again: /{endpoint}",
-                                 answer, ok=True))
-    firing = _first_alert(journal, "firing")
-    alertname = firing[1].get("labels", {}).get("alertname", "alert") if firing else "alert"
-    events.append(_event(after_injection("time_to_pending"), injected,
-                         f"{alertname} pending in Prometheus"))
-    events.append(_event(after_injection("time_to_alert"), injected,
-                         f"{alertname} firing in Prometheus"))
-    if firing:
-        payload, alert = firing
-        labels = alert.get("labels", {})
-        events.append(_event(payload.get("received_at"), injected,
-                             f"{alertname} delivered to the webhook receiver",
-                             f"severity={labels.get('severity')} service={labels.get('service')} "
-                             f"runbook={alert.get('annotations', {}).get('runbook_url', '-')}"))
-    for name in ("recover", "validate"):
-        record = journals.phase(journal, name)
-        if record:
-            what = ("runbook recovery started: " + journal.get("section", "")
-                    if name == "recover" else "runbook validation started")
-            events.append(_event(record.get("started"), injected, what))
-    for ended, command in _command_times(journal):
-        where = f"{journal.get('runbook', '?')}:{command.get('line', '?')}"
-        first_line = str(command.get("command", "")).splitlines()[0] if command.get(
-            "command") else ""
-        if command.get("run", True):
-            code = command.get("exit_code")
-            events.append(_event(ended, injected, f"ran {where} `{first_line}`",
-                                 f"exit {code} after {fmt.seconds(command.get('seconds'), 2)}",
-                                 ok=code == 0))
-        else:
-            events.append(_event(ended, injected, f"skipped {where} `{first_line}`",
-                                 command.get("why", "")))
-    back = after_injection("time_to_resolve")
-    events.append(_event(back, injected, "recovered: /health answers 200", ok=True))
-    resolved = _first_alert(journal, "resolved")
-    if resolved:
-        events.append(_event(resolved[0].get("received_at"), injected,
-                             f"{alertname} resolved (notification delivered)", ok=True))
-    failure = journal.get("failure")
-    if failure:
-        record = journals.phase(journal, failure.get("phase", ""))
-        when = (record or {}).get("ended") or journals.ended_at(journal)
-        outcome = f"run {journal.get('result', 'failed')}: {journals.failure_tag(journal)}"
-        events.append(_event(when, injected, outcome,
-                             fmt.trim(failure.get("message", ""), lines=3, chars=400), ok=False))
+        verified = "steady state verified" if steady.ok else "steady state NOT verified"
+        events.append(_event(steady.ended, injected, verified, ok=steady.ok))
+    if injected is not None:
+        events.append(_event(injected, injected, "fault injected",
+                             journal.injection or journal.fault))
+        events += _probe_events(journal, injected) + _alert_events(journal, injected)
+    for name, what in ((Phase.RECOVER, f"runbook recovery started: {journal.section}"),
+                       (Phase.VALIDATE, "runbook validation started")):
+        record = journal.phase(name)
+        events.append(_event(record and record.started, injected, what))
+    events += _command_events(journal, injected)
+    events.append(_event(journals.at(journal, Figure.TIME_TO_RESOLVE), injected,
+                         "recovered: /health answers 200", ok=True))
+    events.append(_event(journals.at(journal, Figure.TIME_TO_SELF_HEAL), injected,
+                         "healed by itself: /health answers 200", ok=True))
+    if journal.failure:
+        record = journal.phase(journal.failure.phase)
+        when = record.ended if record else journal.ended_at
+        events.append(_event(when, injected, f"run {journal.result.value}: "
+                             f"{journals.failure_tag(journal)}",
+                             fmt.trim(journal.failure.message, lines=3, chars=400), ok=False))
     kept = [e for e in events if e is not None]
     return sorted(kept, key=lambda e: e["at"])
 
@@ -152,31 +164,30 @@ def timeline(journal: Journal) -> list[dict[str, Any]]:
 # ---- actions and escalation -----------------------------------------------------------------
 def actions(journal: Journal) -> list[dict[str, Any]]:
     """The runbook commands that were run, with where they come from and what they said."""
-    runbook = journal.get("runbook", "?")
-    return [{"where": f"{runbook}:{c.get('line', '?')}", "phase": c.get("phase", "recover"),
-             "command": c.get("command", ""), "run": c.get("run", True),
-             "exit_code": c.get("exit_code"), "seconds": c.get("seconds"),
-             "output": fmt.trim(str(c.get("output", ""))), "why": c.get("why")}
-            for c in journal.get("commands", [])]
+    return [{"where": f"{journal.runbook}:{c['line']}", "phase": c["phase"],
+             "command": c["command"], "run": c["run"], "exit_code": c.get("exit_code"),
+             "seconds": c.get("seconds"), "output": fmt.trim(c.get("output", "")),
+             "why": c.get("why")}
+            for c in journal.commands]
 
 
 def downtime(journal: Journal) -> tuple[float | None, bool]:
     """Seconds from the first failed probe after injection to /health answering again, and
     whether it did recover (if not, the figure is a lower bound up to the end of the record)."""
-    injected = journals.injected_at(journal)
-    first = journals.first_failure(journal, injected)
+    first = journals.first_failure(journal)
     if first is None:
         return None, True
-    resolve = journals.times(journal).get("time_to_resolve")
-    if resolve is not None and injected is not None:
-        return round(injected + resolve - first["at"], 3), True
-    end = journals.ended_at(journal)
+    injected, back = journals.injected_at(journal), journals.back_to_healthy(journal)
+    if back is not None and injected is not None:
+        return round(injected + back - first["at"], 3), True
+    end = journal.ended_at
     return (None if end is None else round(end - first["at"], 3)), False
 
 
 def escalation(journal: Journal) -> list[dict[str, Any]]:
     """The runbook's 'escalate to the engineering manager' criteria and whether each was met."""
-    category = (journal.get("failure") or {}).get("category", "")
+    category = journals.category(journal)
+    named = f"failure category: {category.value if category else 'none'}"
     down, recovered = downtime(journal)
     if down is None:
         down_evidence = "the service never failed a probe"
@@ -184,13 +195,11 @@ def escalation(journal: Journal) -> list[dict[str, Any]]:
         down_evidence = f"down {down:.1f} s (first failed probe to /health 200)"
     else:
         down_evidence = f"not recovered when the run ended: down at least {down:.1f} s"
-    restarts = [c for c in journal.get("commands", [])
-                if c.get("phase", "recover") == "recover" and c.get("run", True)
-                and RESTART.search(str(c.get("command", "")))]
-    failed = [c for c in restarts if c.get("exit_code") not in (0, None)]
-    restart_evidence = (
-        "; ".join(f"`{c['command']}` exit {c.get('exit_code')}" for c in restarts)
-        or "no restart command was run")
+    restarts = [c for c in journal.commands if c["phase"] == Phase.RECOVER and c["run"]
+                and RESTART.search(c["command"])]
+    failed = [c for c in restarts if c["exit_code"] != 0]
+    restart_evidence = ("; ".join(f"`{c['command']}` exit {c['exit_code']}" for c in restarts)
+                        or "no restart command was run")
     return [
         {"criterion": "service down for more than 15 minutes",
          "met": down is not None and down > DOWN_ESCALATION_SECONDS, "evidence": down_evidence},
@@ -198,51 +207,33 @@ def escalation(journal: Journal) -> list[dict[str, Any]]:
          "met": len(restarts) > 1 or bool(failed),
          "evidence": f"{len(restarts)} restart(s), {len(failed)} failed: {restart_evidence}"},
         {"criterion": "root cause indicates a larger infrastructure issue",
-         "met": category in ("suite-or-infrastructure", "steady-state"),
-         "evidence": f"failure category: {category or 'none'}"},
+         "met": category is not None and not category.product_defect, "evidence": named},
         {"criterion": "data loss or corruption suspected",
-         "met": category == "data-lost",
-         "evidence": f"failure category: {category or 'none'}"
-                     + _data_evidence(journal)},
+         "met": category == Category.DATA_LOST, "evidence": named + _data_evidence(journal)},
     ]
 
 
 def _data_evidence(journal: Journal) -> str:
-    validate = journals.phase(journal, "validate") or {}
-    data = (validate.get("details") or {}).get("data")
-    if not data:
+    validate = journal.phase(Phase.VALIDATE)
+    if validate is None or "data" not in validate.details:
         return ""
-    return f"; {data.get('stored_once')} of {data.get('answered')} answered inferences stored once"
-
-
-FOLLOW_UPS = {
-    "not-detected": "Add or repair the health check or probe that should have seen the fault.",
-    "alert-missing": "Add or repair the alert rule in monitoring/alerts.yml.",
-    "alert-wrong": "Fix the alert's labels, runbook link or resolution in monitoring/alerts.yml.",
-    "recovery-failed": "Update the runbook section: its commands did not bring the service back.",
-    "budget-exceeded": "Adjust alert thresholds or durations: a budget was exceeded.",
-    "data-lost": "Find where answered inferences were lost; review the outbox and PostgreSQL.",
-    "residue": "Make the fault's revert complete: something was left behind.",
-    "steady-state": "Stabilise the stack: it was not healthy before the fault.",
-    "suite-or-infrastructure": "Fix the suite or its infrastructure, then run the scenario again.",
-}
+    data = validate.details["data"]
+    return f"; {data['stored_once']} of {data['answered']} answered inferences stored once"
 
 
 def follow_ups(journal: Journal) -> list[str]:
     """Post-incident actions: the runbook's list, made specific by what this run showed."""
-    items = []
-    category = (journal.get("failure") or {}).get("category")
-    if category in FOLLOW_UPS:
-        items.append(FOLLOW_UPS[category])
-    figures = journals.times(journal)
-    budget = journals.budgets(journal)
-    for name, key in (("detect", "time_to_detect"), ("alert", "time_to_alert"),
-                      ("recover", "time_to_recover")):
-        value, limit = figures.get(key), budget.get(name)
+    category = journals.category(journal)
+    items = [FOLLOW_UPS[category]] if category else []
+    budgets = journal.budgets
+    for name, value, limit in (
+            ("detect", figure(journal, Figure.TIME_TO_DETECT), budgets["detect"]),
+            ("alert", figure(journal, Figure.ALERT_AFTER_SYMPTOM), journals.alert_target(journal)),
+            ("recover", journals.recovery(journal), budgets["recover"])):
         if value is not None and limit and value > limit:
             items.append(f"Time to {name} {value:.2f} s is over its budget {limit:.2f} s: "
                          "review thresholds and the runbook.")
-    items.append(f"Update {journal.get('runbook', 'the runbook')} with what was learned.")
+    items.append(f"Update {journal.runbook} with what was learned.")
     items.append("Hold a review with everyone involved, focused on prevention.")
     return items
 
@@ -250,31 +241,29 @@ def follow_ups(journal: Journal) -> list[str]:
 # ---- the report -----------------------------------------------------------------------------
 def build(journal: Journal, secrets: Iterable[str] = ()) -> dict[str, Any]:
     """The incident report as data (this is also the JSON file)."""
-    journal = redact_data(journal, list(secrets))
-    figures = journals.times(journal)
+    journal = journals.redacted(journal, secrets)
     down, recovered = downtime(journal)
+    injected = journals.injected_at(journal)
+    failure = journal.failure
     return {
-        "run_id": journal.get("run_id"),
-        "scenario": journal.get("scenario"),
-        "title": f"{journal.get('scenario')}: {journal.get('title')}",
-        "result": journal.get("result"),
-        "failure": journal.get("failure"),
-        "runbook": journal.get("runbook"),
-        "section": journal.get("section"),
-        "compression_factor": journal.get("compression_factor"),
-        "injected_at": journals.injected_at(journal),
-        "injected_utc": fmt.utc(journals.injected_at(journal)),
-        "root_cause": {"fault": journal.get("fault", ""),
-                       "injection": journal.get("injection", "")},
-        "times": {"time_to_detect": figures["time_to_detect"],
-                  "time_to_alert": figures["time_to_alert"],
-                  "time_to_delivered": figures["time_to_delivered"],
-                  "time_to_recover": figures["time_to_recover"],
-                  "time_to_resolve": figures["time_to_resolve"],
-                  "time_to_alert_resolved": figures["time_to_alert_resolved"],
-                  "alert_floor": figures["alert_floor"],
+        "run_id": journal.run_id,
+        "scenario": journal.scenario,
+        "title": f"{journal.scenario}: {journal.title}",
+        "result": journal.result.value,
+        "failure": failure and {"phase": failure.phase.value,
+                                "category": failure.category.value, "message": failure.message},
+        "runbook": journal.runbook,
+        "section": journal.section,
+        "compression_factor": journal.compression_factor,
+        "injected_at": injected,
+        "injected_utc": fmt.utc(injected),
+        "root_cause": {"fault": journal.fault, "injection": journal.injection},
+        "self_healing": journals.healed_by_itself(journal),
+        "nobody_paged": journals.nobody_paged(journal),
+        "times": {**{name.value: figure(journal, name) for name in Figure},
                   "downtime": down, "recovered": recovered},
-        "budgets": journals.budgets(journal),
+        "budgets": {"detect": journal.budgets["detect"], "recover": journal.budgets["recover"],
+                    "alert_after_symptom": journals.alert_target(journal)},
         "timeline": timeline(journal),
         "actions": actions(journal),
         "escalation": escalation(journal),
@@ -282,31 +271,40 @@ def build(journal: Journal, secrets: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def _resolution(report: dict[str, Any]) -> list[str]:
     t = report["times"]
+    shown = SELF_HEALING if report["self_healing"] else PAGING
+    lines = ["| figure | seconds since injection |", "| --- | --- |"]
+    lines += [f"| {LABELS[name]} | {fmt.seconds(t[name.value], 2)} |" for name in shown]
+    if report["self_healing"]:
+        verdict = ("Nobody was paged: the deployment healed the fault by itself."
+                   if report["nobody_paged"] else "The deployment did not stay quiet.")
+    elif t[Figure.TIME_TO_RECOVER.value] is None:
+        verdict = "The service did not recover during the run."
+    else:
+        verdict = (f"Recovery took {fmt.seconds(t[Figure.TIME_TO_RECOVER.value], 2)} from the "
+                   "first runbook command.")
+    after, expected = t[Figure.ALERT_AFTER_SYMPTOM.value], t[Figure.EXPECTED_ALERT_DELAY.value]
+    if after is not None:
+        verdict += (f" The alert fired {fmt.seconds(after, 2)} after the first failing "
+                    f"evaluation; expected {fmt.seconds(expected, 2)} (scrape + evaluation + "
+                    f"`for`), target {fmt.seconds(report['budgets']['alert_after_symptom'], 2)}.")
+    return lines + ["", verdict]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Incident: {report['title']}", ""]
     result = report["result"]
-    if report.get("failure"):
+    if report["failure"]:
         f = report["failure"]
-        result += f" ([{f.get('phase')}/{f.get('category')}] {f.get('message', '')})"
+        result += f" ([{f['phase']}/{f['category']}] {f['message']})"
     lines += [
         f"- Run: `{report['run_id']}` (game-day drill, alert durations compressed "
-        f"x{report.get('compression_factor') or 1:g})",
+        f"x{report['compression_factor']:g})",
         f"- Result: {fmt.md_cell(result)}",
         f"- Runbook: {report['runbook']}, section \"{report['section']}\"",
         f"- Fault injected at {report['injected_utc']}",
-        "",
-        "## Time to resolution", "",
-        "| figure | seconds since injection |", "| --- | --- |",
-        f"| time to detect | {fmt.seconds(t['time_to_detect'], 2)} |",
-        f"| time to alert (firing) | {fmt.seconds(t['time_to_alert'], 2)} |",
-        f"| alert delivered | {fmt.seconds(t['time_to_delivered'], 2)} |",
-        f"| time to resolve (/health 200) | {fmt.seconds(t['time_to_resolve'], 2)} |",
-        f"| alert resolved | {fmt.seconds(t['time_to_alert_resolved'], 2)} |",
-        "",
-        (f"Recovery took {fmt.seconds(t['time_to_recover'], 2)} from the first runbook command"
-         if t["time_to_recover"] is not None else "The service did not recover during the run")
-        + f"; the alert floor (scrape + evaluation + `for`) is {fmt.seconds(t['alert_floor'], 2)}.",
+        "", "## Time to resolution", "", *_resolution(report),
         "", "## Timeline of events", "",
         "| UTC | since injection | event | detail |", "| --- | --- | --- | --- |",
     ]
@@ -325,7 +323,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             head = (f"{n}. `{a['where']}` ({a['phase']}): exit {a['exit_code']} "
                     f"after {fmt.seconds(a['seconds'], 2)}")
         else:
-            head = f"{n}. `{a['where']}` ({a['phase']}): not run, {a.get('why') or ''}"
+            head = f"{n}. `{a['where']}` ({a['phase']}): not run, {a['why']}"
         lines += [head, "", _indent(fmt.fence(f"$ {a['command']}", "bash"))]
         if a["output"]:
             lines += ["", _indent(fmt.fence(a["output"]))]
@@ -347,38 +345,11 @@ def _indent(text: str) -> str:
 
 def write(journal: Journal, root: Path = REPORTS, secrets: Iterable[str] = ()) -> list[Path]:
     """reports/incidents/<run_id>/<scenario>.md and .json for one real journal."""
-    if not journals.is_real(journal):
+    if not journal.is_real:
         return []  # broken variants are the suite's negative tests, not incidents
     secrets = list(secrets)
     report = build(journal, secrets)
-    folder = root / INCIDENTS / str(journal.get("run_id"))
-    name = str(journal.get("scenario"))
-    return [write_text(folder / f"{name}.md", render_markdown(report), secrets),
-            write_text(folder / f"{name}.json",
-                       json.dumps(report, indent=2, default=str) + "\n", secrets)]
-
-
-def write_run(run_id: str, root: Path = REPORTS, secrets: Iterable[str] = ()) -> list[Path]:
-    """Incident reports for every real journal of one run."""
-    written: list[Path] = []
-    for journal in journals.for_run(run_id, root / "journals"):
-        written += write(journal, root, secrets)
-    return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the incident reports of a run.")
-    parser.add_argument("--run-id", help="default: the newest run in reports/journals")
-    parser.add_argument("--root", type=Path, default=REPORTS, help="the reports folder")
-    args = parser.parse_args(argv)
-    run_id = args.run_id or journals.newest_run_id(args.root / "journals")
-    if run_id is None:
-        print(f"no journals in {args.root / 'journals'}")
-        return 1
-    for path in write_run(run_id, args.root):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    folder = root / INCIDENTS / journal.run_id
+    return [write_text(folder / f"{journal.scenario}.md", render_markdown(report), secrets),
+            write_text(folder / f"{journal.scenario}.json",
+                       json.dumps(report, indent=2) + "\n", secrets)]

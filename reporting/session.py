@@ -1,77 +1,86 @@
 """The end of every pytest session: Allure environment and categories, the incident reports and
 the summary of each run of the session, then a scan of everything written for secrets.
 
-conftest.py calls `finish(...)` from pytest_sessionfinish, passing `started=` the time the
-session started (see `journal_run_ids` to find the runs the session journaled).
+conftest.py calls `finish(...)` from pytest_sessionfinish with the journals the session's
+lifecycles wrote, in memory. By hand, the reports of a run are rebuilt from its journal files:
+
+    python -m reporting.session [--run-id ID] [--root DIR]   (default: the newest run)
 """
 
 from __future__ import annotations
 
-import time
+import argparse
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from gameday.journal import Journal
 from gameday.redact import SecretLeak, scan
-from reporting import REPORTS, allure_env, incident, journals, summary
+from reporting import REPORTS, allure_env, fmt, incident, summary
+from reporting.journals import runs
 
-__all__ = ["SecretLeak", "finish", "journal_run_ids", "written_since"]
-
-# When this module was imported: the default start of the session for conftest files that
-# import it at the top (pytest imports conftest.py before the session starts).
-IMPORTED_AT = time.time()
-# Not reports of the session: the npm install of allure and the HTML built by `make report`.
-NOT_SCANNED = (".node", "html")
-MTIME_SLACK = 2.0  # coarse file-system clocks
+__all__ = ["SecretLeak", "finish", "write_runs"]
 
 
-def written_since(started: float, folders: Iterable[Path]) -> list[Path]:
-    """Files under `folders` modified at or after `started`."""
-    found: set[Path] = set()
-    for folder in folders:
-        folder = Path(folder)
-        if not folder.is_dir():
-            continue
-        for path in folder.rglob("*"):
-            relative = path.relative_to(folder).parts
-            if relative and relative[0] in NOT_SCANNED:
-                continue
-            try:
-                if path.is_file() and path.stat().st_mtime >= started - MTIME_SLACK:
-                    found.add(path)
-            except OSError:
-                continue  # removed while we looked
-    return sorted(found)
+def newest(grouped: Mapping[str, list[Journal]]) -> str | None:
+    """The newest run that has a real journal."""
+    return next((run_id for run_id in reversed(grouped) if grouped[run_id]), None)
 
 
-def journal_run_ids(started: float, root: Path = REPORTS) -> list[str]:
-    """Run ids with a journal (real or broken variant) written at or after `started`, oldest
-    run first."""
-    folder = root / "journals"
-    recent = {p for p in written_since(started, [folder]) if p.suffix == ".json"}
-    ids = {journals.load(p).get("run_id") for p in recent}
-    ordered = journals.run_ids(folder)
-    return [r for r in ordered if r in ids] + sorted(r for r in ids if r and r not in ordered)
+def write_runs(grouped: Mapping[str, list[Journal]], latest: str | None,
+               root: Path = REPORTS, secrets: Iterable[str] = ()) -> list[Path]:
+    """Incident reports of every real journal and a summary of every run; the run `latest`
+    is also the summary's latest.*."""
+    secrets = list(secrets)
+    written: list[Path] = []
+    for run_id, run in grouped.items():
+        for journal in run:
+            written += incident.write(journal, root, secrets)
+        written += summary.write(run_id, run, root, secrets, latest=run_id == latest)
+    return written
 
 
-def finish(results_dir: Path, properties: Mapping[str, str], secrets: list[str],
-           run_ids: list[str], *, root: Path = REPORTS,
-           started: float | None = None) -> list[Path]:
+def finish(results_dir: Path, properties: Mapping[str, str], *, journals: list[Journal],
+           secrets: list[str], started: float, root: Path = REPORTS) -> list[Path]:
     """Write the session's reports and return their paths.
 
-    Raises SecretLeak (naming the files, never the secret) when any file written under
-    `root` or `results_dir` since `started` contains one of `secrets`; the reports are
+    Raises SecretLeak (naming the files, never the secret) when a secret is in any report
+    written here, any journal of the session, or any file of `results_dir`; the reports are
     written first, so that the leak can be inspected.
     """
-    started = IMPORTED_AT if started is None else started
     results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    written = [allure_env.write_environment(results_dir, properties, secrets),
+    environment = {**properties, "session.started": fmt.utc(started)}
+    written = [allure_env.write_environment(results_dir, environment, secrets),
                allure_env.write_categories(results_dir)]
-    # Oldest first, so that latest.* ends up as the newest run's summary.
-    known = journals.run_ids(root / "journals")
-    for run_id in sorted(dict.fromkeys(run_ids), key=lambda r: known.index(r)
-                         if r in known else len(known)):
-        written += incident.write_run(run_id, root, secrets)
-        written += summary.write(run_id, root, secrets)
-    scan(set(written_since(started, [root, results_dir])) | set(written), secrets)
+    grouped = runs(journals)
+    written += write_runs(grouped, newest(grouped), root, secrets)
+    journal_files = [root / "journals" / j.file_name() for j in journals]
+    results = [p for p in results_dir.rglob("*") if p.is_file()]
+    scan(sorted(set(written) | set(journal_files) | set(results)), secrets)
     return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Rebuild the reports of a run from its "
+                                                 "journal files.")
+    parser.add_argument("--run-id", help="default: the newest run in reports/journals")
+    parser.add_argument("--root", type=Path, default=REPORTS, help="the reports folder")
+    args = parser.parse_args(argv)
+    found = []
+    for path in sorted((args.root / "journals").glob("*.json")):
+        try:
+            found.append(Journal.load(path))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            print(f"skipping {path}: {error}", file=sys.stderr)
+    grouped = runs(found)
+    run_id = args.run_id or newest(grouped)
+    if run_id not in grouped:
+        print(f"no journals of run {run_id} in {args.root / 'journals'}", file=sys.stderr)
+        return 1
+    for path in write_runs({run_id: grouped[run_id]}, newest(grouped), args.root):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

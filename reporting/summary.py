@@ -3,86 +3,106 @@
 Scenarios with their result and their times to detect / alert / recover against the budgets,
 a timeline per scenario, and the trends of the last runs from reports/history.jsonl.
 latest.md and latest.html are copies of the newest run's summary.
-
-    python -m reporting.summary [--run-id ID] [--runs N]   (default: the newest run)
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from gameday.redact import redact_data, write_text
+from gameday.journal import ALERT_TARGET_FACTOR, Category, Figure, Journal, Result
+from gameday.redact import write_text
 from reporting import REPORTS, charts, fmt, history, journals
-from reporting.journals import Journal
+from reporting.journals import LABELS, figure
 
 SUMMARY = "summary"
 TREND_RUNS = 10
+TRENDS = (Figure.TIME_TO_ALERT, Figure.TIME_TO_RECOVER, Figure.TIME_TO_SELF_HEAL)
+TARGET = (f"alert target {ALERT_TARGET_FACTOR:g}× the expected delay (scrape + evaluation + "
+          "`for`), counted from the first failing evaluation")
 
 
 # ---- the data -------------------------------------------------------------------------------
-def _figure(value: float | None, budget: float | None, reference: float | None) -> dict:
-    """A time with its budget; `ratio` is against `reference` (the budget, or the alert floor)."""
-    return {"seconds": value, "budget": budget, "ratio": fmt.ratio(value, reference),
+def _measure(value: float | None, budget: float | None) -> dict[str, Any]:
+    return {"seconds": value, "budget": budget, "ratio": fmt.ratio(value, budget),
             "within": None if value is None or budget is None else value <= budget}
 
 
 def scenario_row(journal: Journal) -> dict[str, Any]:
-    times = journals.times(journal)
-    budget = journals.budgets(journal)
-    floor = times.get("alert_floor")
-    failure = journal.get("failure") or {}
+    after, target = figure(journal, Figure.ALERT_AFTER_SYMPTOM), journals.alert_target(journal)
     return {
-        "scenario": journal.get("scenario"), "title": journal.get("title"),
-        "result": journal.get("result"), "failure": journals.failure_tag(journal),
-        "message": failure.get("message", ""),
-        "detect": _figure(times["time_to_detect"], budget["detect"], budget["detect"]),
-        # The alert's ratio is against its floor: the target is 1.5x the floor.
-        "alert": {**_figure(times["time_to_alert"], budget["alert"], floor), "floor": floor},
-        "recover": _figure(times["time_to_recover"], budget["recover"], budget["recover"]),
-        "time_to_resolve": times["time_to_resolve"],
-        "incident": f"../incidents/{journal.get('run_id')}/{journal.get('scenario')}.md",
+        "scenario": journal.scenario, "title": journal.title, "result": journal.result.value,
+        "failure": journals.failure_tag(journal),
+        "message": journal.failure.message if journal.failure else "",
+        "detect": _measure(figure(journal, Figure.TIME_TO_DETECT), journal.budgets["detect"]),
+        "alert": {"seconds": figure(journal, Figure.TIME_TO_ALERT), "after_symptom": after,
+                  "expected": figure(journal, Figure.EXPECTED_ALERT_DELAY), "budget": target,
+                  "ratio": journals.alert_ratio(journal.figures),
+                  "within": None if after is None or target is None else after <= target,
+                  "nobody_paged": journals.nobody_paged(journal),
+                  "paged": journals.category(journal) == Category.PAGED},
+        "recover": {**_measure(journals.recovery(journal), journal.budgets["recover"]),
+                    "by_itself": journals.healed_by_itself(journal)},
+        "back_to_healthy": journals.back_to_healthy(journal),
+        "incident": f"../incidents/{journal.run_id}/{journal.scenario}.md",
     }
 
 
-def build(run_id: str, root: Path = REPORTS, runs: int = TREND_RUNS,
+def build(run_id: str, run: list[Journal], root: Path = REPORTS, runs: int = TREND_RUNS,
           secrets: Iterable[str] = ()) -> dict[str, Any]:
-    """The summary as data; records the run in the history file on the way."""
-    run = [redact_data(j, list(secrets)) for j in journals.for_run(run_id, root / "journals")]
+    """The summary of one run's real journals as data; records them in the history file."""
+    run = [journals.redacted(j, secrets) for j in run]
     past = history.record(run, root / "history.jsonl")
-    starts = [s for s in (journals.started_at(j) for j in run) if s is not None]
-    results = [j.get("result") for j in run]
+    starts = [j.started_at for j in run if j.started_at is not None]
+    results = [j.result for j in run]
     return {
         "run_id": run_id,
-        "started": min(starts) if starts else None,
-        "compression_factor": next((j.get("compression_factor") for j in run), None),
-        "counts": {r: results.count(r) for r in ("passed", "failed", "broken")},
+        "started": min(starts, default=None),
+        "compression_factor": run[0].compression_factor if run else None,
+        "counts": {r.value: results.count(r) for r in (Result.PASSED, Result.FAILED,
+                                                       Result.BROKEN)},
         "rows": [scenario_row(j) for j in run],
         "journals": run,
-        "trends": {j["scenario"]: history.last_runs(past, j["scenario"], run_id, runs)
-                   for j in run},
+        "trends": {j.scenario: history.last_runs(past, j.scenario, run_id, runs) for j in run},
     }
+
+
+def _cell(kind: str, f: dict[str, Any]) -> tuple[str, str, str | None]:
+    """One figure of a row as (value, note, state); state is "within", "over" or None."""
+    state = None if f["within"] is None else ("within" if f["within"] else "over")
+    if kind == "alert" and f["nobody_paged"]:
+        return "nobody paged", "healed by itself", "within"
+    if kind == "alert" and f["paged"]:
+        return "paged", "the deployment promises to heal this by itself", "over"
+    if f["seconds"] is None:
+        return "-", "", None
+    if kind == "alert":
+        if f["after_symptom"] is None:
+            return f"{f['seconds']:.2f} s", "", None
+        return (f"{f['seconds']:.2f} s", f"{f['after_symptom']:.2f} s after the symptom · "
+                f"target {fmt.seconds(f['budget'], 2)} · {f['ratio']:.2f}× expected", state)
+    note = f"budget {fmt.seconds(f['budget'], 0)} · {f['ratio']:.2f}×"
+    return f"{f['seconds']:.2f} s", note + (" · healed by itself" if f.get("by_itself") else ""), \
+        state
+
+
+def _trends(rows: list[dict[str, Any]]) -> list[tuple[Figure, list[float | None]]]:
+    """The trend figures this scenario has a value for, with their values oldest first."""
+    series = [(name, [r.get(name.value) for r in rows]) for name in TRENDS]
+    return [(name, values) for name, values in series if any(v is not None for v in values)]
+
+
+def _values(values: list[float | None]) -> str:
+    return " → ".join("-" if v is None else f"{v:.1f}" for v in values) + " s"
 
 
 # ---- markdown -------------------------------------------------------------------------------
-def _md_figure(f: dict, floor: bool = False) -> str:
-    if f["seconds"] is None:
-        return "-"
-    mark = "" if f["within"] is None else (" ✅" if f["within"] else " ❌ over")
-    if floor:
-        ratio = f"{f['ratio']:.2f}x floor" if f["ratio"] is not None else "no floor"
-        return f"{f['seconds']:.2f} s / {fmt.seconds(f['budget'], 2)} ({ratio}){mark}"
-    ratio = f" ({f['ratio']:.2f}x)" if f["ratio"] is not None else ""
-    return f"{f['seconds']:.2f} s / {fmt.seconds(f['budget'], 0)}{ratio}{mark}"
-
-
-def _trend_text(rows: list[dict], name: str) -> str:
-    values = [r.get(name) for r in rows]
-    listed = " → ".join("-" if v is None else f"{v:.1f}" for v in values)
-    return f"{fmt.spark(values)} {listed}".strip()
+def _md_cell(kind: str, f: dict[str, Any]) -> str:
+    value, note, state = _cell(kind, f)
+    mark = {"within": " ✅", "over": " ❌ over", None: ""}[state]
+    return value + (f" ({note})" if note else "") + mark
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
@@ -92,7 +112,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
              f"{len(summary['rows'])} scenarios: {c['passed']} passed, {c['failed']} failed, "
              f"{c['broken']} broken. Alert durations compressed "
              f"x{summary['compression_factor'] or 1:g}. Budgets: detect and recover per "
-             "scenario; alert target 1.5x its floor (scrape + evaluation + `for`).", ""]
+             f"scenario; {TARGET}.", ""]
     if not summary["rows"]:
         lines.append("No real scenario ran in this run.")
     else:
@@ -100,9 +120,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
                   "| incident |", "| --- | --- | --- | --- | --- | --- |"]
         for r in summary["rows"]:
             result = r["result"] + (f" ({r['failure']})" if r["failure"] else "")
-            lines.append(f"| {r['scenario']} | {fmt.md_cell(result)} | {_md_figure(r['detect'])} "
-                         f"| {_md_figure(r['alert'], floor=True)} | {_md_figure(r['recover'])} "
-                         f"| [report]({r['incident']}) |")
+            lines.append(f"| {r['scenario']} | {fmt.md_cell(result)} | "
+                         f"{_md_cell('detect', r['detect'])} | {_md_cell('alert', r['alert'])} "
+                         f"| {_md_cell('recover', r['recover'])} | [report]({r['incident']}) |")
     failed = [r for r in summary["rows"] if r["message"]]
     if failed:
         lines += ["", "## Failures", ""]
@@ -110,16 +130,16 @@ def render_markdown(summary: dict[str, Any]) -> str:
                   for r in failed]
     lines += ["", "## Phases", ""]
     for j in summary["journals"]:
-        phases = " → ".join(f"{p.get('name')} {p.get('seconds', 0):.1f}s"
-                            + ("" if p.get("ok", True) else " ✗") for p in j.get("phases", []))
-        lines.append(f"- {j.get('scenario')}: {phases}")
+        phases = " → ".join(f"{p.name.value} {fmt.seconds(p.seconds)}" + ("" if p.ok else " ✗")
+                            for p in j.phases)
+        lines.append(f"- {j.scenario}: {phases}")
     lines += ["", "## Trends (last runs, oldest first)", "",
-              "| scenario | runs | time to alert (s) | time to recover (s) | results |",
-              "| --- | --- | --- | --- | --- |"]
+              "| scenario | runs | figures | results |", "| --- | --- | --- | --- |"]
     for scenario, rows in summary["trends"].items():
-        results = " ".join("✅" if r.get("result") == "passed" else "❌" for r in rows)
-        lines.append(f"| {scenario} | {len(rows)} | {_trend_text(rows, 'time_to_alert')} | "
-                     f"{_trend_text(rows, 'time_to_recover')} | {results} |")
+        results = " ".join("✅" if r["result"] == Result.PASSED else "❌" for r in rows)
+        figures = "; ".join(f"{LABELS[name]} {fmt.spark(values)} {_values(values)}"
+                            for name, values in _trends(rows))
+        lines.append(f"| {scenario} | {len(rows)} | {figures} | {results} |")
     return "\n".join(lines) + "\n"
 
 
@@ -143,17 +163,11 @@ svg .tick{text-anchor:middle;fill:#777}svg .mark{font-size:10px}
 """
 
 
-def _html_figure(f: dict, floor: bool = False) -> str:
-    if f["seconds"] is None:
-        return '<td class="num muted">-</td>'
-    state = "" if f["within"] is None else ("within" if f["within"] else "over")
-    budget = fmt.seconds(f["budget"], 2 if floor else 0)
-    if floor:
-        ratio = f"{f['ratio']:.2f}× floor" if f["ratio"] is not None else "no floor"
-    else:
-        ratio = f"{f['ratio']:.2f}×" if f["ratio"] is not None else ""
-    return (f'<td class="num {state}">{f["seconds"]:.2f} s<br><small>budget {budget} · '
-            f'{ratio}{" · over budget" if state == "over" else ""}</small></td>')
+def _html_cell(kind: str, f: dict[str, Any]) -> str:
+    value, note, state = _cell(kind, f)
+    note += " · over budget" if state == "over" else ""
+    return (f'<td class="num {state or "muted"}">{escape(value)}'
+            + (f"<br><small>{escape(note)}</small>" if note else "") + "</td>")
 
 
 def render_html(summary: dict[str, Any]) -> str:
@@ -165,8 +179,7 @@ def render_html(summary: dict[str, Any]) -> str:
            f'<p class="muted">Started {fmt.utc(summary["started"], millis=False)} · '
            f'{len(summary["rows"])} scenarios: <span class="passed">{c["passed"]} passed</span>, '
            f'<span class="failed">{c["failed"]} failed</span>, {c["broken"]} broken · alert '
-           f'durations compressed ×{summary["compression_factor"] or 1:g} · alert target '
-           f"1.5× its floor</p>"]
+           f'durations compressed ×{summary["compression_factor"] or 1:g} · {e(TARGET)}</p>']
     if not summary["rows"]:
         out.append("<p>No real scenario ran in this run.</p>")
     else:
@@ -175,81 +188,45 @@ def render_html(summary: dict[str, Any]) -> str:
                    "<tbody>")
         for r in summary["rows"]:
             failure = f"<br><small>{e(r['failure'])}</small>" if r["failure"] else ""
-            out.append(f"<tr><td><b>{e(r['scenario'])}</b><br><small>{e(r['title'] or '')}"
-                       f'</small></td><td class="{e(r["result"] or "")}">{e(r["result"] or "")}'
-                       f"{failure}</td>{_html_figure(r['detect'])}"
-                       f"{_html_figure(r['alert'], floor=True)}{_html_figure(r['recover'])}"
+            out.append(f"<tr><td><b>{e(r['scenario'])}</b><br><small>{e(r['title'])}</small>"
+                       f'</td><td class="{r["result"]}">{r["result"]}{failure}</td>'
+                       f"{_html_cell('detect', r['detect'])}{_html_cell('alert', r['alert'])}"
+                       f"{_html_cell('recover', r['recover'])}"
                        f'<td><a href="{e(r["incident"])}">report</a></td></tr>')
         out.append("</tbody></table>")
     out.append("<h2>Timelines</h2><p class=\"muted\">Seconds since injection. Bars: the "
                "lifecycle's phases (red: failed). Lanes: probes, red while failing, ▼ where a "
-               "probe failed. Dashed lines: injection, alert firing and delivered, recovery, "
-               "alert resolved.</p>")
+               "probe failed. Dashed lines: injection, alert firing and delivered, recovery "
+               "(by the runbook or by itself), alert resolved.</p>")
     for j, r in zip(summary["journals"], summary["rows"], strict=True):
-        out.append(f'<div class="card" id="{e(str(r["scenario"]))}"><b>{e(str(r["scenario"]))}'
-                   f"</b> {e(r['title'] or '')} · <span class=\"{e(r['result'] or '')}\">"
-                   f"{e(r['result'] or '')}</span>")
+        out.append(f'<div class="card" id="{e(r["scenario"])}"><b>{e(r["scenario"])}</b> '
+                   f'{e(r["title"])} · <span class="{r["result"]}">{r["result"]}</span>')
         if r["message"]:
             out.append(f'<div class="failure">[{e(r["failure"])}] {e(r["message"])}</div>')
         out.append(charts.timeline_svg(j) + "</div>")
-    out.append("<h2>Trends</h2><table><thead><tr><th>Scenario</th><th>Runs</th>"
-               "<th>Time to alert</th><th>Time to recover</th><th>Results</th><th>Runs (oldest "
-               "first)</th></tr></thead><tbody>")
+    out.append("<h2>Trends</h2><table><thead><tr><th>Scenario</th><th>Runs</th><th>Figures</th>"
+               "<th>Results</th><th>Runs (oldest first)</th></tr></thead><tbody>")
     for scenario, rows in summary["trends"].items():
-        alert = [r.get("time_to_alert") for r in rows]
-        recover = [r.get("time_to_recover") for r in rows]
-        dots = "".join(f'<span class="dot-{e(str(r.get("result")))}" title="{e(str(r["run_id"]))}'
-                       f': {e(str(r.get("result")))}"></span>' for r in rows)
-        out.append(f"<tr><td>{e(scenario)}</td><td>{len(rows)}</td>"
-                   f"<td>{charts.sparkline_svg(alert, label='time to alert')}<br>"
-                   f"<small>{e(_values(alert))}</small></td>"
-                   f"<td>{charts.sparkline_svg(recover, label='time to recover')}<br>"
-                   f"<small>{e(_values(recover))}</small></td>"
+        figures = "<br>".join(
+            f"{e(LABELS[name])} {charts.sparkline_svg(values, label=LABELS[name])} "
+            f"<small>{e(_values(values))}</small>" for name, values in _trends(rows))
+        dots = "".join(f'<span class="dot-{e(r["result"])}" title="{e(r["run_id"])}: '
+                       f'{e(r["result"])}"></span>' for r in rows)
+        out.append(f"<tr><td>{e(scenario)}</td><td>{len(rows)}</td><td>{figures}</td>"
                    f'<td class="dots">{dots}</td>'
-                   f"<td><small>{e(', '.join(str(r['run_id']) for r in rows))}</small></td></tr>")
+                   f"<td><small>{e(', '.join(r['run_id'] for r in rows))}</small></td></tr>")
     out.append("</tbody></table></body></html>")
     return "\n".join(out) + "\n"
 
 
-def _values(values: list[float | None]) -> str:
-    if all(v is None for v in values):
-        return ""
-    return " → ".join("-" if v is None else f"{v:.1f}" for v in values) + " s"
-
-
 # ---- files ----------------------------------------------------------------------------------
-def write(run_id: str | None = None, root: Path = REPORTS, secrets: Iterable[str] = (),
-          runs: int = TREND_RUNS) -> list[Path]:
-    """Write the summary of `run_id` (default: the newest run); [] when there is no run."""
+def write(run_id: str, run: list[Journal], root: Path = REPORTS, secrets: Iterable[str] = (),
+          *, latest: bool, runs: int = TREND_RUNS) -> list[Path]:
+    """Write the summary of one run's real journals; `latest` also as latest.md/.html."""
     secrets = list(secrets)
-    newest = journals.newest_run_id(root / "journals")
-    run_id = run_id or newest
-    if run_id is None:
-        return []
-    summary = build(run_id, root, runs, secrets)
+    summary = build(run_id, run, root, runs, secrets)
     folder = root / SUMMARY
     markdown, page = render_markdown(summary), render_html(summary)
-    written = [write_text(folder / f"{run_id}.md", markdown, secrets),
-               write_text(folder / f"{run_id}.html", page, secrets)]
-    if run_id == newest:
-        written += [write_text(folder / "latest.md", markdown, secrets),
-                    write_text(folder / "latest.html", page, secrets)]
-    return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the game-day summary of a run.")
-    parser.add_argument("--run-id", help="default: the newest run in reports/journals")
-    parser.add_argument("--runs", type=int, default=TREND_RUNS, help="runs shown in the trends")
-    parser.add_argument("--root", type=Path, default=REPORTS, help="the reports folder")
-    args = parser.parse_args(argv)
-    written = write(args.run_id, args.root, runs=args.runs)
-    if not written:
-        print(f"no journals of real runs in {args.root / 'journals'}")
-        return 1
-    print("\n".join(str(p) for p in written))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    names = [run_id, "latest"] if latest else [run_id]
+    return [write_text(folder / f"{name}{suffix}", text, secrets) for name in names
+            for suffix, text in ((".md", markdown), (".html", page))]

@@ -9,8 +9,9 @@ import re
 
 import pytest
 
+from gameday.journal import Category
 from reporting import allure_env
-from suites.reports.conftest import NEW_RUN, sample
+from suites.reports.conftest import NEW_RUN, db_down, port_conflict
 
 pytestmark = pytest.mark.report
 
@@ -30,8 +31,12 @@ SAMPLES = [
     ("failed", "[validate/data-lost] 3 of 212 answered inferences are not in PostgreSQL",
      PRODUCT, "data lost"),
     ("failed", "[residue/residue] left behind: ['gameday-port-holder']", PRODUCT, "residue"),
+    ("failed", "[alert/paged] ['ModelServiceDown'] paged, but the deployment promises to heal "
+               "this fault by itself", PRODUCT, "paged"),
     ("failed", "[steady state/steady-state] the stack is not healthy: health 503", SUITE,
      "steady state"),
+    ("failed", "[suite/suite-or-infrastructure] the toolbox image is missing", SUITE,
+     "suite or infrastructure"),
     ("broken", "docker.errors.APIError: 500 Server Error: Internal Server Error", SUITE,
      "broken test"),
     ("failed", "Failed: DID NOT RAISE <class 'gameday.lifecycle.ScenarioFailed'>",
@@ -71,21 +76,22 @@ def test_each_message_lands_in_exactly_one_category(tmp_path, status, message, g
     assert allure3(categories, status, message) == f"{group}: {name}"
 
 
-def test_sample_journal_failures_are_product_defects() -> None:
+def test_journal_failures_land_in_their_category() -> None:
     categories = allure_env.categories()
-    for name in (f"{NEW_RUN}--service-crash", f"{NEW_RUN}--db-down--alert-rule-removed"):
-        failure = sample(name)["failure"]
-        message = f"[{failure['phase']}/{failure['category']}] {failure['message']}"
+    for journal in (port_conflict(), db_down(variant="alert-rule-removed")):
+        failure = journal.failure
+        message = f"[{failure.phase}/{failure.category}] {failure.message}"
         assert allure2(categories, "failed", message) == [
-            f"{PRODUCT}: {failure['category'].replace('-', ' ')}"]
+            f"{PRODUCT}: {failure.category.value.replace('-', ' ')}"]
 
 
-def test_every_product_defect_of_the_lifecycle_has_a_category() -> None:
-    from gameday.lifecycle import PRODUCT_DEFECTS
-
-    assert len(PRODUCT_DEFECTS) >= 7
+def test_categories_are_built_from_the_category_enum() -> None:
     names = {c["name"] for c in allure_env.categories()}
-    assert {f"{PRODUCT}: {d.replace('-', ' ')}" for d in PRODUCT_DEFECTS} <= names
+    for category in Category:
+        group = PRODUCT if category.product_defect else SUITE
+        assert f"{group}: {category.value.replace('-', ' ')}" in names
+    assert set(allure_env.MEANING) == set(Category)
+    assert sum(c.product_defect for c in Category) >= 8
 
 
 def test_environment_properties(tmp_path) -> None:
