@@ -154,7 +154,8 @@ METRIC_NAMES = [
     "model_inference_duration_seconds_bucket", "model_load_failures_total", "model_loaded",
     "db_connections_failed_total", "app_dependency_up", "http_requests_total",
     "app_memory_limit_bytes", "inference_outbox_pending", "process_resident_memory_bytes",
-    "process_cpu_seconds_total",
+    "process_cpu_seconds_total", "model_file_verified", "inference_outbox_dead_letters_total",
+    "model_inference_in_flight", "process_start_time_seconds",
 ]
 
 
