@@ -53,7 +53,6 @@ MAX_QUESTION_CHARS = 500
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 RETRY_AFTER_SECONDS = 1
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
-JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a phone camera's JPEG with extra pictures appended
 WHITESPACE = re.compile(r"\s")
 
 
@@ -281,7 +280,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.models, app.state.db, app.state.recorder = models, db, recorder
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return _error(422, "invalid request", jsonable_encoder(exc.errors()))
 
     # scope["path"], not request.url: building the URL parses the client's Host header.
