@@ -48,8 +48,8 @@ synthetic: $(STAMP)  ## the validation checks against a running deployment: make
 report: $(STAMP)  ## Allure HTML in reports/html (installs the npm allure package if needed)
 	@$(PY) -m reporting.allure_html
 
-bench: setup  ## figures: game-day wall time, per-scenario times, model latency and memory
-	@$(PY) bench/gameday.py
+bench: setup  ## figures through the game day's runner: medians, alert ratios, restore vs replace, model latency and memory (ARGS="--repeat 3")
+	@$(PY) bench/gameday.py $(ARGS)
 
 lint: $(STAMP)  ## ruff
 	@$(VENV)/bin/ruff check .

@@ -1,11 +1,14 @@
-"""Figures for the note and for reliability reviews (a benchmark, not a test).
+"""Figures for the note and for reliability reviews: a benchmark that prints, never asserts.
 
-Runs the whole game day on a fresh stack and prints: the wall time, each scenario's time to
-detect, alert (against the theoretical floor), deliver, recover and resolve, the cost of
-restoring the stack between scenarios against replacing it, and the model's inference latency
-(median, p95) and resident memory after load.
+Runs the chosen scenarios (default: the whole catalog) `--repeat` times through the game day's
+own runner, gameday.lifecycle.Lifecycle, with the session's observers (console progress, and
+the journal writer, which keeps the journals in memory too), on the stack the test session
+uses (conftest.StackManager, which times start, restore and replace). Prints
+each scenario's median figures, the alert's delay after the symptom against its expected
+delay and the target, restoring the stack against replacing it, and the model's inference
+latency (median, p95) and resident memory after load.
 
-    python bench/gameday.py [--scenario NAME ...] [--inferences 300]
+    python bench/gameday.py [--scenario NAME ...] [--repeat N] [--inferences 300]
 """
 
 from __future__ import annotations
@@ -18,16 +21,21 @@ import sys
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]),
-                str(Path(__file__).resolve().parents[1] / "target" / "service")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-
-from fixtures import engine, images, labels, sweep  # noqa: E402
+from conftest import StackManager  # noqa: E402
 from fixtures.clients import AppClient  # noqa: E402
-from fixtures.stack import Stack  # noqa: E402
 from gameday import catalog  # noqa: E402
-from gameday.lifecycle import Lifecycle, ScenarioFailed  # noqa: E402
+from gameday.journal import ALERT_TARGET_FACTOR, Figure, Journal, Result  # noqa: E402
+from gameday.lifecycle import Lifecycle  # noqa: E402
+from gameday.observers import ConsoleProgress, JournalFile  # noqa: E402
+from reporting import REPORTS  # noqa: E402
+from reporting.journals import alert_ratio  # noqa: E402
+
+
+def median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -35,10 +43,10 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def model_figures(stack: Stack, count: int) -> str:
+def model_figures(base_url: str, count: int) -> str:
     from PIL import Image
 
-    app = AppClient(stack.endpoints.app)
+    app = AppClient(base_url)
     latencies = []
     for i in range(count):  # distinct images, so the cache never answers
         image = Image.new("RGB", (64, 64), (i % 256, (i * 7) % 256, (i * 13) % 256))
@@ -47,7 +55,8 @@ def model_figures(stack: Stack, count: int) -> str:
         started = time.perf_counter()
         response = app.infer(base64.b64encode(buffer.getvalue()).decode())
         latencies.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
+        if response.status_code != 200:
+            return f"inference failed after {i} images: {response.status_code} {response.text}"
     rss = app.metric_total("process_resident_memory_bytes") / 2**20
     limit = app.metric_total("app_memory_limit_bytes") / 2**20
     return (f"inference over {count} distinct images: median {statistics.median(latencies):.2f} ms,"
@@ -56,71 +65,68 @@ def model_figures(stack: Stack, count: int) -> str:
             f"(limit {limit:.0f} MiB, {100 * rss / limit:.1f}%)")
 
 
+def print_figures(journals: list[Journal]) -> None:
+    """One row per scenario: how its runs ended, and the median of every figure."""
+    names = [name.value.removeprefix("time_to_") for name in Figure]
+    widths = [max(len(n), 6) for n in names]
+    print(f"{'scenario':32} {'runs':9} " + " ".join(f"{n:>{w}}" for n, w in zip(
+        names, widths, strict=True)) + "  alert/expected")
+    ratios: list[float] = []
+    for scenario in dict.fromkeys(j.scenario for j in journals):
+        runs = [j for j in journals if j.scenario == scenario]
+        passed = sum(j.result == Result.PASSED for j in runs)
+        failures = sorted({j.failure.category.value for j in runs if j.failure})
+        cells = []
+        for name, width in zip(Figure, widths, strict=True):
+            value = median([j.figures.get(name.value) for j in runs])
+            cells.append(f"{value:{width}.2f}" if value is not None else f"{'-':>{width}}")
+        ratio = median([alert_ratio(j.figures) for j in runs])
+        ratios += [r for r in (alert_ratio(j.figures) for j in runs) if r is not None]
+        print(f"{scenario:32} {f'{passed}/{len(runs)} ok':9} " + " ".join(cells)
+              + f"  {'-' if ratio is None else f'{ratio:.2f}'}"
+              + (f"  failed: {', '.join(failures)}" if failures else ""))
+    if ratios:
+        print(f"alert after the symptom / expected delay: median {statistics.median(ratios):.2f}, "
+              f"max {max(ratios):.2f} (target <= {ALERT_TARGET_FACTOR:g})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", default=[])
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario")
     parser.add_argument("--inferences", type=int, default=300)
+    parser.add_argument("--time-compression", type=float, default=None)
     args = parser.parse_args()
     chosen = [catalog.get(n) for n in args.scenario] or list(catalog.SCENARIOS)
 
-    engine.ensure_engine()
-    sweep.sweep_stale(engine.client())
-    refs = images.build_all(log=lambda line: None)
-    wall = time.monotonic()
-    started = time.monotonic()
-    stack = Stack(refs, labels.new_run_id()).__enter__()
-    start_seconds = time.monotonic() - started
-    rows, restores, failures = [], [], 0
+    manager = StackManager(args.time_compression)
+    journals = JournalFile(REPORTS / "journals")  # keeps them, figures included, in memory
     try:
-        for scenario in chosen:
-            try:
-                figures = Lifecycle(stack, scenario).run().figures
-                result = "passed"
-            except ScenarioFailed as failed:
-                figures, result, failures = {}, f"FAILED {failed.category}", failures + 1
-            restore_started = time.monotonic()
-            stack.wait_healthy()
-            restores.append(time.monotonic() - restore_started)
-            rows.append((scenario.name, result, figures))
+        wall = time.monotonic()
+        for _ in range(args.repeat):
+            for scenario in chosen:
+                try:
+                    Lifecycle(manager.get(), scenario,
+                              observers=(journals, ConsoleProgress())).run()
+                except Exception:  # the journal holds how it ended; bench goes on
+                    pass
+                manager.restore()
         gameday_seconds = time.monotonic() - wall
-        model = model_figures(stack, args.inferences)
+        model = model_figures(manager.get().endpoints.app, args.inferences)
+        manager.replace()
     finally:
-        stack.stop()
-    replace_started = time.monotonic()
-    with Stack(refs, labels.new_run_id()) as replacement:
-        replacement.wait_healthy()
-    replace_seconds = time.monotonic() - replace_started
+        manager.close()
 
-    print(f"\ngame day: {len(chosen)} scenarios in {gameday_seconds:.1f} s wall time "
-          f"(stack start {start_seconds:.1f} s included), {failures} failed")
-    print(f"{'scenario':16} {'result':10} {'detect':>7} {'pending':>8} {'alert':>7} {'floor':>6} "
-          f"{'ratio':>6} {'deliver':>8} {'recover':>8} {'resolved':>9}")
-    ratios = []
-    for name, result, f in rows:
-        ratio = f["time_to_alert"] / f["alert_floor"] if f.get("alert_floor") else None
-        if ratio:
-            ratios.append(ratio)
-
-        def cell(key: str, width: int, f: dict = f) -> str:
-            return f"{f[key]:{width}.2f}" if f.get(key) is not None else " " * (width - 1) + "-"
-
-        print(f"{name:16} {result:10} {cell('time_to_detect', 7)} {cell('time_to_pending', 8)} "
-              f"{cell('time_to_alert', 7)} {cell('alert_floor', 6)} "
-              f"{ratio if ratio is None else round(ratio, 2)!s:>6} {cell('time_to_delivered', 8)} "
-              f"{cell('time_to_recover', 8)} {cell('time_to_alert_resolved', 9)}")
-    if ratios:
-        print(f"time to alert / floor: median {statistics.median(ratios):.2f}, "
-              f"max {max(ratios):.2f} (target <= 1.5)")
-    print(f"isolation: restore median {statistics.median(restores):.1f} s "
-          f"(max {max(restores):.1f} s) vs replace {replace_seconds:.1f} s "
-          f"=> ratio {replace_seconds / max(statistics.median(restores), 0.01):.0f}x")
+    stack = {name: median(values) for name, values in manager.figures.items()}
+    print(f"\ngame day: {len(journals.kept)} scenario runs in {gameday_seconds:.1f} s wall time "
+          f"(stack start {manager.figures['start'][0]:.1f} s included)")
+    print_figures(journals.kept)
+    print(f"stack: start {stack['start']:.1f} s, restore median {stack['restore'] or 0:.1f} s "
+          f"({len(manager.figures['restore'])} restores), replace {stack['replace']:.1f} s "
+          f"=> replace / restore {stack['replace'] / max(stack['restore'] or 0, 0.01):.0f}x")
     print(model)
-    return 1 if failures else 0
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except httpx.HTTPError as error:
-        print(f"bench failed: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

@@ -47,6 +47,6 @@ def test_game_day_then_report_then_upload_always(workflow) -> None:
     assert steps[upload]["if"] == "always()"
     paths = steps[upload]["with"]["path"].split()
     for wanted in ("reports/html", "reports/incidents", "reports/summary",
-                   "reports/allure-results"):
+                   "reports/allure-results", "reports/journals", "gameday/journal.schema.json"):
         assert wanted in paths
     assert any("junit" in p for p in paths)
