@@ -84,8 +84,9 @@ def _cell(kind: str, f: dict[str, Any]) -> tuple[str, str, str | None]:
         return (f"{f['seconds']:.2f} s", f"{f['after_symptom']:.2f} s after the symptom · "
                 f"target {fmt.seconds(f['budget'], 2)} · {f['ratio']:.2f}× expected", state)
     note = f"budget {fmt.seconds(f['budget'], 0)} · {f['ratio']:.2f}×"
-    return f"{f['seconds']:.2f} s", note + (" · healed by itself" if f.get("by_itself") else ""), \
-        state
+    if kind == "recover" and f["by_itself"]:
+        note += " · healed by itself"
+    return f"{f['seconds']:.2f} s", note, state
 
 
 def _trends(rows: list[dict[str, Any]]) -> list[tuple[Figure, list[float | None]]]:
