@@ -258,7 +258,7 @@ def build(journal: Journal, secrets: Iterable[str] = ()) -> dict[str, Any]:
         "injected_at": injected,
         "injected_utc": fmt.utc(injected),
         "root_cause": {"fault": journal.fault, "injection": journal.injection},
-        "self_healing": journals.healed_by_itself(journal),
+        "self_healing": journals.self_healing(journal),
         "nobody_paged": journals.nobody_paged(journal),
         "times": {**{name.value: figure(journal, name) for name in Figure},
                   "downtime": down, "recovered": recovered},
@@ -278,7 +278,10 @@ def _resolution(report: dict[str, Any]) -> list[str]:
     lines += [f"| {LABELS[name]} | {fmt.seconds(t[name.value], 2)} |" for name in shown]
     if report["self_healing"]:
         verdict = ("Nobody was paged: the deployment healed the fault by itself."
-                   if report["nobody_paged"] else "The deployment did not stay quiet.")
+                   if report["nobody_paged"] else
+                   "Someone was paged, although the deployment promises to heal this fault."
+                   if report["failure"] and report["failure"]["category"] == Category.PAGED
+                   else "The run ended before it could show that nobody was paged.")
     elif t[Figure.TIME_TO_RECOVER.value] is None:
         verdict = "The service did not recover during the run."
     else:

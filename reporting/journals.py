@@ -64,6 +64,11 @@ def healed_by_itself(journal: Journal) -> bool:
     return figure(journal, Figure.TIME_TO_SELF_HEAL) is not None
 
 
+def self_healing(journal: Journal) -> bool:
+    """A fault the deployment is to heal by itself: it did, or someone was paged for it."""
+    return healed_by_itself(journal) or category(journal) == Category.PAGED
+
+
 def nobody_paged(journal: Journal) -> bool:
     """The alert phase watched a self-healing fault and nobody was paged."""
     alert = journal.phase(Phase.ALERT)

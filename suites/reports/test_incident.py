@@ -119,6 +119,19 @@ def test_a_page_where_the_deployment_heals_by_itself_is_a_product_defect() -> No
     report = incident.build(j)
     assert report["nobody_paged"] is False
     assert incident.FOLLOW_UPS[Category.PAGED] in report["follow_ups"]
+    assert "Someone was paged" in incident.render_markdown(report)
+
+
+def test_healed_by_something_else_than_the_restart_policy_is_not_nobody_paged() -> None:
+    j = service_crash()
+    j.phase(Phase.ALERT).ok = False
+    j.result = Result.FAILED
+    j.failure = Failure(Phase.ALERT, Category.RECOVERY_FAILED, "restart count stayed at 0")
+    report = incident.build(j)
+    assert report["self_healing"] is True and report["nobody_paged"] is False
+    md = incident.render_markdown(report)
+    assert "The run ended before it could show that nobody was paged." in md
+    assert "| healed by itself (/health 200) | 4.25 s |" in md
 
 
 def test_every_category_has_a_follow_up() -> None:
