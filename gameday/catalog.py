@@ -54,6 +54,7 @@ ALERTS: dict[str, Paging] = {
     "DatabaseConnectionFailure": Paging("critical", "database-issues.md"),
     "RedisDown": Paging("warning", "database-issues.md"),
     "InferenceOutboxStuck": Paging("warning", "database-issues.md"),
+    "InferenceRecordsDeadLettered": Paging("warning", "database-issues.md"),
 }
 
 
@@ -98,21 +99,17 @@ class Signal:
 class Evidence:
     """A fact about the fault seen on the engine: the app's container state or its logs."""
 
-    kind: str  # "oom-killed" | "restarted" | "log" | "injection"
+    kind: str  # "oom-killed" | "log" | "injection"
     pattern: str = ""
 
     def __str__(self) -> str:
         return {"oom-killed": "docker reports OOMKilled",
-                "restarted": "the restart policy restarted the app",
                 "log": f"app log says /{self.pattern}/",
                 "injection": f"injection saw /{self.pattern}/"}[self.kind]
 
-    def found(self, injection_note: str, app_state: dict, app_logs: str,
-              restarts: int) -> bool:
+    def found(self, injection_note: str, app_state: dict, app_logs: str) -> bool:
         if self.kind == "oom-killed":
             return bool(app_state.get("OOMKilled"))
-        if self.kind == "restarted":
-            return restarts > 0
         text = app_logs if self.kind == "log" else injection_note
         return re.search(self.pattern, text) is not None
 
@@ -149,7 +146,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="The service's process dies; the restart policy brings it back",
         fault=fault("kill_process", service="app-prod", signal="SIGKILL"),
         detect=(Signal("health"), Signal("inference")),
-        evidence=(Evidence("restarted"),),
         alerts=(),
         must_not_page=("ModelServiceDown",),
         section="A crash the restart policy healed",
@@ -169,12 +165,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="model-corruption",
-        title="The model file is corrupted on its volume",
+        title="The model file is corrupted on its volume; the verified model keeps serving",
         fault=fault("corrupt_model", offset=256, length=64),
         detect=(Signal("health", "model"), Signal("ready", "model")),
+        never_fails=("inference",),
         evidence=(Evidence("log", r"Model loading failure"),),
         alerts=("ModelLoadFailure",),
-        allowed_alerts=("HighErrorRate", "CriticalErrorRate"),
         section="Scenario 1: the weights or the manifest are missing",
         key_step="download_models.py",
     ),

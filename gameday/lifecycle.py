@@ -197,11 +197,9 @@ class Lifecycle:
         def evidence_found() -> bool:
             # Polled: a restarted app may log its reason a moment after the probes fail.
             seen["logs"] = self.stack.logs("app-prod", since=self.injected_at - 2)
-            container = self.stack.container("app-prod")
-            restarts = container.attrs["RestartCount"] - self.restarts_before
+            state = self.stack.container("app-prod").attrs["State"]
             missing = [str(e) for e in scenario.evidence
-                       if not e.found(self.journal.injection, container.attrs["State"],
-                                      seen["logs"], restarts)]
+                       if not e.found(self.journal.injection, state, seen["logs"])]
             seen["missing"] = ", ".join(missing)
             return not missing
 
@@ -304,6 +302,7 @@ class Lifecycle:
                 if back:
                     healed = back.at
                     self._figure(Figure.TIME_TO_SELF_HEAL, healed - self.injected_at)
+                    self._restarted_by_policy()
                 elif time.time() > deadline:
                     raise _fail(Phase.ALERT, Category.RECOVERY_FAILED,
                                 f"the service did not heal by itself within {budget:.0f}s; "
@@ -311,6 +310,14 @@ class Lifecycle:
             time.sleep(0.2)
         return {"paged": [], "healed_after": round(healed - self.injected_at, 3),
                 "quiet_for": round(quiet_for, 3)}
+
+    def _restarted_by_policy(self) -> None:
+        """Healthy again because the engine restarted the same container, not by chance."""
+        restarts = self.stack.container("app-prod").attrs["RestartCount"]
+        if restarts <= self.restarts_before:
+            raise _fail(Phase.ALERT, Category.RECOVERY_FAILED,
+                        f"healthy again, but the restart count stayed at {restarts}: "
+                        "something other than the restart policy brought it back")
 
     def _paged(self, names: tuple[str, ...]) -> list[str]:
         sent = [a["labels"]["alertname"] for p in self.webhook.notifications(

@@ -40,13 +40,13 @@ def _without_alert(rules: dict, alert: str) -> dict:
 
 
 def _mistyped(rules: dict, alert: str) -> dict:
-    """The alert's first metric name misspelled, as a careless edit would leave it."""
+    """The alert's metric names misspelled, as a careless edit (or a renamed metric) leaves it."""
     mutated = copy.deepcopy(rules)
     for group in mutated["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert:
                 rule["expr"] = re.sub(r"\b([a-z_]+(?:_total|_bytes|_loaded|_up)|up)\b",
-                                      r"\1_mistyped", str(rule["expr"]), count=1)
+                                      r"\1_mistyped", str(rule["expr"]))
     return mutated
 
 
