@@ -31,8 +31,9 @@ def test_every_allowed_difference_is_used() -> None:
     ("services:\n  postgres:\n    healthcheck:\n      disable: true\n", "healthcheck"),
     ("services:\n  redis:\n    command: [\"redis-server\", \"--appendonly\", \"no\"]\n",
      "command"),
-    ("services:\n  app-prod:\n    environment:\n      POSTGRES_HOST: elsewhere\n",
-     "environment.POSTGRES_HOST"),
+    ("services:\n  app-prod:\n    environment:\n      POSTGRES_DB: elsewhere\n",
+     "environment.POSTGRES_DB"),
+    ("services:\n  toxiproxy:\n    mem_limit: 64m\n", "mem_limit"),
 ])
 def test_a_drill_that_differs_elsewhere_is_caught(tmp_path: Path, planted: str,
                                                   setting: str) -> None:
