@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +21,9 @@ os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")  # /.dock
 
 from fixtures.clients import Endpoints  # noqa: E402
 from gameday import catalog  # noqa: E402
+
+if TYPE_CHECKING:
+    from fixtures.stack_manager import StackManager
 
 MARKERS = {
     "unit": "no container needed",
@@ -83,72 +87,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 # ---- the stack ----------------------------------------------------------------------------
-class StackManager:
-    """Owns the session's stack: starts it lazily, restores or replaces it between tests."""
-
-    def __init__(self, compression: float | None, rules_file: Path | None = None) -> None:
-        self.compression = compression
-        self.rules_file = rules_file
-        self.stack = None
-        self.figures: dict[str, list[float]] = {"start": [], "restore": [], "replace": []}
-        self.properties: dict[str, str] = {}
-
-    def get(self):
-        if self.stack is None:
-            self._start()
-        return self.stack
-
-    def _start(self) -> None:
-        from fixtures import engine, labels, monitoring, sweep
-        from fixtures.stack import Stack
-        from gameday import redact
-
-        started = time.monotonic()
-        sweep.sweep_stale(engine.client())
-        factor = self.compression or monitoring.DEFAULT_FACTOR
-        stack = Stack(labels.new_run_id(), monitoring.Compression(factor),
-                      rules_file=self.rules_file)
-        redact.register(stack.db_password)  # known to every writer before anything is written
-        self.stack = stack.__enter__()
-        self.figures["start"].append(time.monotonic() - started)
-        self.properties.update(stack.describe())
-
-    def restore(self) -> None:
-        """Healthy again after a scenario, or a new stack."""
-        if self.stack is None:
-            return
-        started = time.monotonic()
-        try:
-            self.stack.wait_healthy(timeout=90)
-            self.figures["restore"].append(time.monotonic() - started)
-        except TimeoutError:
-            self.replace()
-
-    def replace(self) -> None:
-        started = time.monotonic()
-        self.close()
-        self._start()
-        self.stack.wait_healthy(timeout=90)
-        self.figures["replace"].append(time.monotonic() - started)
-
-    def close(self) -> None:
-        if self.stack is not None:
-            self.stack.stop()
-            self.stack = None
-
-
 @pytest.fixture(scope="session")
 def stack_manager(request: pytest.FixtureRequest) -> Iterator[StackManager]:
+    from fixtures.stack_manager import StackManager
+    from gameday import redact
+
     manager = StackManager(request.config.getoption("--time-compression"),
-                           request.config.getoption("--alert-rules"))
+                           request.config.getoption("--alert-rules"),
+                           # every secret known to every writer before anything is written
+                           on_created=lambda stack: redact.register(stack.db_password))
     request.config.stash[_MANAGER] = manager
     yield manager
     manager.close()
 
 
-_MANAGER = pytest.StashKey[StackManager]()
+_MANAGER = pytest.StashKey[object]()
 _JOURNALS = pytest.StashKey[list]()
-JOURNALS_DIR = Path(__file__).resolve().parent / "reports" / "journals"
+JOURNALS_DIR = Path(__file__).resolve().parent / "reports" / "journals"  # reporting.REPORTS
 
 
 @pytest.fixture(scope="session")

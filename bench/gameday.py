@@ -3,7 +3,7 @@
 Runs the chosen scenarios (default: the whole catalog) `--repeat` times through the game day's
 own runner, gameday.lifecycle.Lifecycle, with the session's observers (console progress, and
 the journal writer, which keeps the journals in memory too), on the stack the test session
-uses (conftest.StackManager, which times start, restore and replace). Prints
+uses (fixtures.stack_manager.StackManager, which times start, restore and replace). Prints
 each scenario's median figures, the alert's delay after the symptom against its expected
 delay and the target, restoring the stack against replacing it, and the model's inference
 latency (median, p95) and resident memory after load.
@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import StackManager  # noqa: E402
 from fixtures.clients import AppClient  # noqa: E402
+from fixtures.stack_manager import StackManager  # noqa: E402
 from gameday import catalog  # noqa: E402
 from gameday.journal import ALERT_TARGET_FACTOR, Figure, Journal, Result  # noqa: E402
 from gameday.lifecycle import Lifecycle  # noqa: E402

@@ -107,6 +107,8 @@ class Journal:
     runbook: str
     section: str
     compression_factor: float
+    alerts: list[str] = field(default_factory=list)  # must fire, reach the receiver, resolve
+    must_not_page: list[str] = field(default_factory=list)  # healed by the deployment itself
     compression_reason: str = ""
     schema_version: int = SCHEMA_VERSION
     budgets: dict[str, float] = field(default_factory=dict)
@@ -122,6 +124,10 @@ class Journal:
     @property
     def is_real(self) -> bool:
         return self.variant == REAL
+
+    @property
+    def self_heals(self) -> bool:
+        return not self.alerts and bool(self.must_not_page)
 
     @property
     def started_at(self) -> float | None:

@@ -82,6 +82,7 @@ class Lifecycle:
             fault=self.fault.description, runbook=scenario.runbook, section=scenario.section,
             compression_factor=stack.compression.factor,
             compression_reason=monitoring.FACTOR_REASON,
+            alerts=list(scenario.alerts), must_not_page=list(scenario.must_not_page),
             budgets={"detect": scenario.detect_budget, "recover": scenario.recover_budget},
         )
         self.t0 = 0.0  # when the prober started

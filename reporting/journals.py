@@ -65,8 +65,8 @@ def healed_by_itself(journal: Journal) -> bool:
 
 
 def self_healing(journal: Journal) -> bool:
-    """A fault the deployment is to heal by itself: it did, or someone was paged for it."""
-    return healed_by_itself(journal) or category(journal) == Category.PAGED
+    """A fault the deployment is to heal by itself, as the catalog declared it."""
+    return journal.self_heals
 
 
 def nobody_paged(journal: Journal) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gameday import catalog
 from gameday.journal import (
     DETECT_BUDGET,
     REAL,
@@ -42,9 +43,11 @@ class Run:
     def __init__(self, scenario: str, title: str, run_id: str, start: float, *, fault: str,
                  runbook: str, section: str, variant: str = REAL,
                  recover_budget: float = RECOVER_BUDGET) -> None:
+        declared = catalog.get(scenario)  # what the scenario must fire (or must not page)
         self.journal = Journal(
             scenario=scenario, title=title, run_id=run_id, variant=variant, fault=fault,
             runbook=runbook, section=section, compression_factor=20.0,
+            alerts=list(declared.alerts), must_not_page=list(declared.must_not_page),
             compression_reason="every `for:` and range window divided by 20",
             budgets={"detect": DETECT_BUDGET, "recover": recover_budget})
         self.t0 = self.clock = start
