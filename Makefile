@@ -34,8 +34,8 @@ chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME
 	@$(PYTEST) suites/scenarios/test_scenarios.py --scenario "$(scenario)" \
 		--junitxml=reports/junit-chaos.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
-gameday: setup  ## every scenario, then the incident reports and the summary
-	@$(PYTEST) suites/scenarios/test_scenarios.py \
+gameday: setup  ## every scenario, then the incident reports and the summary (shard=I/N: one shard)
+	@$(PYTEST) suites/scenarios/test_scenarios.py $(if $(shard),--shard $(shard)) \
 		--junitxml=reports/junit-gameday.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
 synthetic: $(STAMP)  ## the validation checks against a running deployment: make synthetic url=http://HOST:8080

@@ -42,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gameday")
     group.addoption("--scenario", action="append", default=[],
                     help="run only this catalog scenario (repeatable)")
+    group.addoption("--shard", metavar="I/N", help="only the scenarios of shard I of N "
+                    "(a stable split of the catalog, for one runner of many)")
+    group.addoption("--run-id", help="the run's id (shards of one game day share it); "
+                    "default: a new one")
     group.addoption("--target-url", help="synthetic checks against this existing deployment")
     group.addoption("--prometheus-url", help="its Prometheus, for the synthetic checks")
     group.addoption("--alertmanager-url", help="its Alertmanager, for the synthetic checks")
@@ -59,6 +63,11 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in config.getoption("--scenario"):
         if name not in catalog.BY_NAME:
             raise pytest.UsageError(str(catalog.UnknownScenario(name)))
+    if config.getoption("--shard"):
+        try:
+            catalog.shard(catalog.SCENARIOS, config.getoption("--shard"))
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
 
 
 # Fast, container-free tests first; then the healthy stack; then the faults.
@@ -77,7 +86,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def selected_scenarios(config: pytest.Config) -> list[catalog.Scenario]:
     names = config.getoption("--scenario")
-    return [s for s in catalog.SCENARIOS if not names or s.name in names]
+    chosen = [s for s in catalog.SCENARIOS if not names or s.name in names]
+    spec = config.getoption("--shard")
+    return catalog.shard(tuple(chosen), spec) if spec else chosen
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -94,6 +105,7 @@ def stack_manager(request: pytest.FixtureRequest) -> Iterator[StackManager]:
 
     manager = StackManager(request.config.getoption("--time-compression"),
                            request.config.getoption("--alert-rules"),
+                           run_id=request.config.getoption("--run-id"),
                            # every secret known to every writer before anything is written
                            on_created=lambda stack: redact.register(stack.db_password))
     request.config.stash[_MANAGER] = manager

@@ -13,6 +13,7 @@ fault and no Docker client, so that a scenario name is checked in well under a s
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import re
 import sys
@@ -267,6 +268,16 @@ def get(name: str) -> Scenario:
         return BY_NAME[name]
     except KeyError:
         raise UnknownScenario(name) from None
+
+
+def shard(scenarios: tuple[Scenario, ...], spec: str) -> list[Scenario]:
+    """The scenarios of shard "i/n": split by a stable hash of the name, so that a scenario stays
+    on its shard when others are added, and the n shards cover the catalog exactly once."""
+    index, _, count = spec.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise ValueError(f"a shard is i/n with 1 <= i <= n, not {spec!r}")
+    return [s for s in scenarios
+            if int(hashlib.sha256(s.name.encode()).hexdigest(), 16) % int(count) == int(index) - 1]
 
 
 def markdown_table() -> str:

@@ -32,17 +32,34 @@ def test_scheduled_nightly_and_by_hand(workflow) -> None:
     assert "workflow_dispatch" in triggers
 
 
-def test_game_day_then_report_then_upload_always(workflow) -> None:
-    (job,) = workflow["jobs"].values()
+def test_shards_run_the_game_day_and_upload_always(workflow) -> None:
+    job = workflow["jobs"]["gameday"]
     assert job["runs-on"].startswith("ubuntu")
+    shards = job["strategy"]["matrix"]["shard"]
+    count = len(shards)
+    assert shards == [f"{i}/{count}" for i in range(1, count + 1)]
+    assert job["strategy"]["fail-fast"] is False
     steps = job["steps"]
     assert steps[0]["uses"].startswith("actions/checkout@")
+    runs = [s.get("run", "") for s in steps]
+    assert any("make gameday shard=" in r and "--run-id" in r for r in runs)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()"
+    assert "reports/journals" in upload["with"]["path"].split()
+
+
+def test_one_job_merges_the_shards_then_reports_and_uploads_always(workflow) -> None:
+    job = workflow["jobs"]["report"]
+    assert job["needs"] == "gameday" and job["if"] == "always()"
+    steps = job["steps"]
     runs = [(i, s.get("run", "")) for i, s in enumerate(steps)]
-    gameday = next(i for i, r in runs if "make gameday" in r)
+    download = next(i for i, s in enumerate(steps)
+                    if s.get("uses", "").startswith("actions/download-artifact@"))
+    merge = next(i for i, r in runs if "reporting.session --run-id" in r)
     report = next(i for i, r in runs if "make report" in r)
     upload = next(i for i, s in enumerate(steps)
                   if s.get("uses", "").startswith("actions/upload-artifact@"))
-    assert gameday < report < upload
+    assert download < merge < report < upload
     assert steps[report].get("if") == "always()"
     assert steps[upload]["if"] == "always()"
     paths = steps[upload]["with"]["path"].split()
