@@ -46,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "(a stable split of the catalog, for one runner of many)")
     group.addoption("--run-id", help="the run's id (shards of one game day share it); "
                     "default: a new one")
+    group.addoption("--load-rate", type=float, default=None,
+                    help="inferences per second of the load that runs through every scenario "
+                         "(0: none; default gameday.traffic.DEFAULT_RATE)")
     group.addoption("--target-url", help="synthetic checks against this existing deployment")
     group.addoption("--prometheus-url", help="its Prometheus, for the synthetic checks")
     group.addoption("--alertmanager-url", help="its Alertmanager, for the synthetic checks")
@@ -116,6 +119,14 @@ def stack_manager(request: pytest.FixtureRequest) -> Iterator[StackManager]:
 _MANAGER = pytest.StashKey[object]()
 _JOURNALS = pytest.StashKey[list]()
 JOURNALS_DIR = Path(__file__).resolve().parent / "reports" / "journals"  # reporting.REPORTS
+
+
+@pytest.fixture(scope="session")
+def load_rate(request: pytest.FixtureRequest) -> float:
+    from gameday.traffic import DEFAULT_RATE
+
+    rate = request.config.getoption("--load-rate")
+    return DEFAULT_RATE if rate is None else rate
 
 
 @pytest.fixture(scope="session")

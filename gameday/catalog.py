@@ -128,6 +128,9 @@ class Scenario:
     never_fails: tuple[str, ...] = ()  # endpoints that must keep answering throughout
     allowed_alerts: tuple[str, ...] = ()  # collateral alerts that may also fire
     must_not_page: tuple[str, ...] = ()  # the deployment heals this by itself: nobody paged
+    # What the fault may cost users: seconds' worth of inferences that may fail (None: the
+    # service is down until the runbook acts; the cost is measured and reported, not judged).
+    may_fail_seconds: float | None = None
     detect_budget: float = DETECT_BUDGET
     recover_budget: float = RECOVER_BUDGET
 
@@ -181,6 +184,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         fault=fault("stop_container", service="postgres"),
         detect=(Signal("ready", "database"), Signal("health", "database")),
         never_fails=("inference",),
+        may_fail_seconds=0.0,
         evidence=(Evidence("log", r"Database connection error"),),
         alerts=("DatabaseConnectionFailure",),
         section="Scenario 1: PostgreSQL is stopped or crashed",

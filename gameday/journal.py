@@ -50,6 +50,7 @@ class Category(StrEnum):
     BUDGET_EXCEEDED = "budget-exceeded"
     DATA_LOST = "data-lost"
     RESIDUE = "residue"
+    USER_IMPACT = "user-impact"  # the fault cost users more than the scenario allows
     SUITE = "suite-or-infrastructure"
 
     @property
@@ -117,6 +118,7 @@ class Journal:
     commands: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    impact: dict[str, Any] = field(default_factory=dict)  # gameday.traffic.impact()
     injection: str = ""
     result: Result = Result.RUNNING
     failure: Failure | None = None

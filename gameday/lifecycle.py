@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -36,9 +36,11 @@ from gameday.journal import (
     Result,
 )
 from gameday.prober import Prober
+from gameday.traffic import DEFAULT_RATE, Load, impact
 
 STEADY_STATE_CHECKS = ("health", "ready", "prometheus-up")
 NOTIFICATION_TIMEOUT = 30.0
+LOAD_MAX_SECONDS = 600.0  # the load stops by itself after this, whatever happens
 COMMAND_TIMEOUT = 90.0  # a runbook line that hangs longer than this has failed
 
 
@@ -69,7 +71,8 @@ def _fail(phase: Phase, category: Category, message: str) -> ScenarioFailed:
 
 class Lifecycle:
     def __init__(self, stack: Stack, scenario: Scenario, *, runbook_text: str | None = None,
-                 variant: str = "real", observers: tuple[Observer, ...] = ()) -> None:
+                 variant: str = "real", observers: tuple[Observer, ...] = (),
+                 load_rate: float = DEFAULT_RATE) -> None:
         self.stack = stack
         self.scenario = scenario
         self.fault = scenario.fault.build()
@@ -85,6 +88,8 @@ class Lifecycle:
             alerts=list(scenario.alerts), must_not_page=list(scenario.must_not_page),
             budgets={"detect": scenario.detect_budget, "recover": scenario.recover_budget},
         )
+        self.load = (Load(stack.endpoints.app, load_rate, max_seconds=LOAD_MAX_SECONDS,
+                          headers=stack.endpoints.headers()) if load_rate > 0 else None)
         self.t0 = 0.0  # when the prober started
         self.injected_at = 0.0
         self.recover_started = 0.0
@@ -99,7 +104,7 @@ class Lifecycle:
             (Phase.DETECT, self.detect), (Phase.ALERT, self.alert),
             (Phase.RECOVER, self.recover), (Phase.VALIDATE, self.validate))
         try:
-            with prober:
+            with prober, self.load or nullcontext():
                 self.prober = prober
                 for name, action in phases:
                     self._phase(name, action)
@@ -400,6 +405,7 @@ class Lifecycle:
         return {"commands": records}
 
     def validate(self) -> dict:
+        cost = self._user_impact()
         runbook_checks = self._run_section(Phase.VALIDATE, "Validation")
         try:
             seen = checks.run_all(self.stack.endpoints)
@@ -418,11 +424,36 @@ class Lifecycle:
         data = self._no_answer_lost()
         resolved = {name: self._resolved(name) for name in self.scenario.alerts}
         self._no_unrelated_critical()
-        return {"runbook": runbook_checks, "checks": seen, "data": data, "resolved": resolved}
+        return {"runbook": runbook_checks, "checks": seen, "data": data, "resolved": resolved,
+                "impact": cost}
+
+    def _user_impact(self) -> dict:
+        """Stop the load and judge what the fault cost its users against the catalog's limit."""
+        if self.load is None:
+            return {}
+        requests = self.load.stop()
+        healthy = self.journal.figures.get(Figure.TIME_TO_RESOLVE.value,
+                                           self.journal.figures.get(Figure.TIME_TO_SELF_HEAL.value))
+        recovered = self.injected_at + (healthy or 0.0)
+        cost = impact(requests, self.injected_at, recovered, time.time(),
+                      self.stack.compression.factor)
+        self.journal.impact = cost
+        self._attach("what the fault cost users", cost)
+        limit = self.scenario.may_fail_seconds
+        if limit is not None:
+            allowed = limit * cost["rate_per_second"]
+            if cost["failed_inferences"] > allowed:
+                raise _fail(Phase.VALIDATE, Category.USER_IMPACT,
+                            f"{cost['failed_inferences']} inferences failed; this fault may cost "
+                            f"at most {limit:g}s of traffic ({allowed:.0f} at "
+                            f"{cost['rate_per_second']}/s): {cost['windows']['during']}")
+        return cost
 
     def _acknowledged(self) -> set[str]:
         """Every inference answered 200 during the run: the prober's and the fault's own."""
         ids = set(self.prober.answered_request_ids(self.t0))
+        if self.load is not None:
+            ids |= self.load.acknowledged()
         return ids | set(getattr(self.fault, "acknowledged_ids", ()))
 
     def _no_answer_lost(self) -> dict:

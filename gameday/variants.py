@@ -135,6 +135,8 @@ VARIANTS: tuple[Variant, ...] = (
             Phase.DETECT, Category.NOT_DETECTED, _health_detects),
     Variant("acknowledges-without-storing", _app_variant("no-store.yml", "no_store.py"),
             Phase.VALIDATE, Category.DATA_LOST, _one("db-down")),
+    Variant("outbox-disabled", _app_variant("no-outbox.yml", "no_outbox.py"),
+            Phase.VALIDATE, Category.USER_IMPACT, _one("db-down")),
     Variant("restart-policy-removed", _app_variant("no-restart-policy.yml"),
             Phase.ALERT, Category.PAGED, _one("service-crash")),
     Variant("holder-left-behind", holder_stopped_not_removed, Phase.RESIDUE, Category.RESIDUE,

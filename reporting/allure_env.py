@@ -30,6 +30,7 @@ MEANING: dict[Category, str] = {
     Category.BUDGET_EXCEEDED: "a time budget (detect, alert, recover) was exceeded",
     Category.DATA_LOST: "an answered inference is missing from PostgreSQL, or stored twice",
     Category.RESIDUE: "something of the fault was left behind",
+    Category.USER_IMPACT: "the fault cost users more failed inferences than the scenario allows",
     Category.SUITE: "an error in the suite, its fixtures or the machine",
 }
 PRODUCT, SUITE = "Product defect", "Suite or infrastructure"

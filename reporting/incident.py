@@ -45,6 +45,8 @@ FOLLOW_UPS: dict[Category, str] = {
     Category.DATA_LOST: "Find where answered inferences were lost; review the outbox and "
                         "PostgreSQL.",
     Category.RESIDUE: "Make the fault's revert complete: something was left behind.",
+    Category.USER_IMPACT: "Make the service degrade more gently under this fault (outbox, "
+                          "timeouts, restart time), or state a larger allowance in the catalog.",
     Category.SUITE: "Fix the suite or its infrastructure, then run the scenario again.",
 }
 

@@ -21,14 +21,15 @@ CASES = [(s, v) for s in SCENARIOS for v in VARIANTS if v.applies(s)]
 
 @pytest.mark.parametrize(("broken_scenario", "variant"), CASES,
                          ids=[f"{s.name}-{v.name}" for s, v in CASES])
-def test_suite_fails_when_broken(stack, broken_scenario, variant, request, observers) -> None:
+def test_suite_fails_when_broken(stack, broken_scenario, variant, request, observers,
+                                 load_rate) -> None:
     wanted = request.config.getoption("--scenario")
     if wanted and broken_scenario.name not in wanted:
         pytest.skip("scenario not selected")
     with variant.breaks(stack, broken_scenario) as lifecycle_kwargs:
         with pytest.raises(ScenarioFailed) as failure:
             Lifecycle(stack, broken_scenario, variant=variant.name, observers=observers,
-                      **lifecycle_kwargs).run()
+                      load_rate=load_rate, **lifecycle_kwargs).run()
     caught = failure.value
     assert (caught.phase, caught.category) == (variant.phase, variant.category), caught
     if variant.names_runbook_line:

@@ -23,7 +23,7 @@ def label_for_allure(scenario: Scenario) -> None:
     allure.dynamic.tag(*(scenario.alerts or scenario.must_not_page))
 
 
-def test_scenario(stack, scenario: Scenario, observers) -> None:
+def test_scenario(stack, scenario: Scenario, observers, load_rate) -> None:
     label_for_allure(scenario)
-    journal = Lifecycle(stack, scenario, observers=observers).run()
+    journal = Lifecycle(stack, scenario, observers=observers, load_rate=load_rate).run()
     print(f"{scenario.name}: " + ", ".join(f"{k} {v}s" for k, v in journal.figures.items()))

@@ -1,0 +1,149 @@
+"""What a fault costs the service's users, measured from a bounded load that runs through the
+whole scenario (gameday/traffic_worker.py, in its own process).
+
+Per window (before the fault, during it, after recovery): availability of inferences, latency
+quantiles, failures by kind (5xx, connection errors, 4xx), and the share of the error budget the
+fault burned against the SLO, with the SLO's 30-day period compressed like the monitoring.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SLO_TARGET = 0.995  # of inferences succeed ...
+SLO_PERIOD_SECONDS = 30 * 86400  # ... over 30 days (compressed with the drill)
+DEFAULT_RATE = 50.0  # inferences per second
+
+
+@dataclass
+class Request:
+    at: float
+    endpoint: str
+    status: int
+    error: str | None
+    ms: float
+    request_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def kind(self) -> str:
+        if self.status == 0:
+            return "connection"
+        return "ok" if self.ok else ("5xx" if self.status >= 500 else "4xx")
+
+
+class Load:
+    """A bounded load in a subprocess; a context manager that always stops it."""
+
+    def __init__(self, base_url: str, rate: float, max_seconds: float,
+                 headers: dict[str, str] | None = None) -> None:
+        self.base_url, self.rate, self.max_seconds = base_url, rate, max_seconds
+        self.headers = headers or {}
+        self.out = Path(tempfile.mkstemp(prefix="gameday-load-", suffix=".jsonl")[1])
+        self.process: subprocess.Popen | None = None
+        self.requests: list[Request] = []
+
+    def __enter__(self) -> Load:
+        args = [sys.executable, "-m", "gameday.traffic_worker", "--host", self.base_url,
+                "--rate", str(self.rate), "--seconds", str(self.max_seconds),
+                "--out", str(self.out)]
+        for name, value in self.headers.items():
+            args += ["--header", f"{name}:{value}"]
+        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> list[Request]:
+        if self.process is None:
+            return self.requests
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            _, errors = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, errors = self.process.communicate()
+        self.process = None
+        text = self.out.read_text() if self.out.exists() else ""
+        self.out.unlink(missing_ok=True)
+        self.requests = [Request(**json.loads(line)) for line in text.splitlines() if line]
+        if not self.requests and errors:
+            raise RuntimeError(f"the load recorded nothing: {errors.strip()[-500:]}")
+        return self.requests
+
+    def acknowledged(self) -> set[str]:
+        return {r.request_id for r in self.requests if r.request_id}
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+@dataclass
+class Window:
+    name: str
+    start: float
+    end: float
+    requests: list[Request] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        inferences = [r for r in self.requests if r.endpoint == "inference"]
+        failed = [r for r in inferences if not r.ok]
+        latencies = [r.ms for r in inferences if r.ok]
+        kinds: dict[str, int] = {}
+        for r in failed:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+        return {
+            "seconds": round(self.end - self.start, 3),
+            "inferences": len(inferences),
+            "failed": len(failed),
+            "failed_by_kind": kinds,
+            "availability": round(1 - len(failed) / len(inferences), 5) if inferences else None,
+            "p50_ms": _quantile(latencies, 0.50),
+            "p95_ms": _quantile(latencies, 0.95),
+            "p99_ms": _quantile(latencies, 0.99),
+        }
+
+
+def impact(requests: list[Request], injected: float, recovered: float, ended: float,
+           factor: float) -> dict[str, Any]:
+    """The fault's cost: windows before, during (injection to recovery) and after, and the
+    share of the compressed error budget its failed inferences burned."""
+    first = min((r.at for r in requests), default=injected)
+    windows = [Window("before", first, injected), Window("during", injected, recovered),
+               Window("after", recovered, ended)]
+    for request in requests:
+        for window in windows:
+            if window.start <= request.at < window.end:
+                window.requests.append(request)
+    summaries = {w.name: w.summary() for w in windows}
+    inferences = [r for r in requests if r.endpoint == "inference"]
+    span = max((r.at for r in inferences), default=first) - first
+    rate = len(inferences) / span if span > 0 else 0.0
+    budget = (1 - SLO_TARGET) * rate * SLO_PERIOD_SECONDS / factor  # failures the SLO allows
+    failed = summaries["during"]["failed"] + summaries["after"]["failed"]
+    return {
+        "slo": f"{SLO_TARGET:.1%} of inferences over {SLO_PERIOD_SECONDS // 86400} days "
+               f"(compressed by {factor:g})",
+        "rate_per_second": round(rate, 2),
+        "failed_inferences": failed,
+        "error_budget_burned": round(failed / budget, 6) if budget else None,
+        "windows": summaries,
+    }
