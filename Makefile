@@ -26,7 +26,8 @@ setup: $(STAMP)  ## venv, Docker engine, base image, wheelhouse and every image 
 	@$(PY) -m fixtures.bootstrap
 
 test: setup  ## every test: unit, rules, stack, synthetic, scenarios and their broken variants
-	@$(PYTEST) suites --junitxml=reports/junit.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
+	@$(PYTEST) suites --explore-examples 3 --junitxml=reports/junit.xml --alluredir=$(RESULTS) \
+		--clean-alluredir $(ARGS)
 
 chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME
 	@$(PY) -m gameday.catalog --check "$(scenario)"
@@ -38,9 +39,14 @@ gameday: setup  ## every scenario, then the incident reports and the summary (sh
 	@$(PYTEST) suites/scenarios/test_scenarios.py $(if $(shard),--shard $(shard)) \
 		--junitxml=reports/junit-gameday.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
-synthetic: $(STAMP)  ## the validation checks against a running deployment: make synthetic url=http://HOST:8080
-	@test -n "$(url)" || { echo "usage: make synthetic url=http://HOST:8080 [prometheus=URL] [alertmanager=URL]"; exit 2; }
-	@$(PYTEST) suites/synthetic --target-url "$(url)" \
+explore: setup  ## random fault sequences, shrunk when one fails: make explore [examples=N] [seed=S] [variant=no-outbox]
+	@$(PYTEST) suites/explore --explore-examples $(or $(examples),10) \
+		$(if $(seed),--hypothesis-seed $(seed)) $(if $(variant),--explore-variant $(variant)) \
+		--junitxml=reports/junit-explore.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
+
+synthetic: $(STAMP)  ## the validation checks against a running deployment: make synthetic url=http://HOST:8080 key=API_KEY
+	@test -n "$(url)" || { echo "usage: make synthetic url=http://HOST:8080 [key=API_KEY] [prometheus=URL] [alertmanager=URL] (or the key in env MMLLM_API_KEY)"; exit 2; }
+	@$(if $(key),MMLLM_API_KEY="$(key)") $(PYTEST) suites/synthetic --target-url "$(url)" \
 		$(if $(prometheus),--prometheus-url "$(prometheus)") \
 		$(if $(alertmanager),--alertmanager-url "$(alertmanager)") \
 		--junitxml=reports/junit-synthetic.xml --alluredir=reports/allure-synthetic $(ARGS)
@@ -57,4 +63,4 @@ lint: $(STAMP)  ## ruff
 clean:  ## remove every container, network and volume the project ever started
 	@if [ -x $(PY) ]; then $(PY) -m fixtures.sweep --all; fi
 
-.PHONY: help venv setup test chaos gameday synthetic report bench lint clean
+.PHONY: help venv setup test chaos gameday explore synthetic report bench lint clean

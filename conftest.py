@@ -35,6 +35,7 @@ MARKERS = {
     "property": "hypothesis property tests against the live service",
     "load": "bounded locust load run",
     "report": "report generation and rendering",
+    "explore": "random fault sequences on the live stack (make explore)",
 }
 
 
@@ -49,6 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--load-rate", type=float, default=None,
                     help="inferences per second of the load that runs through every scenario "
                          "(0: none; default gameday.traffic.DEFAULT_RATE)")
+    group.addoption("--explore-examples", type=int, default=10,
+                    help="make explore: how many fault sequences to try")
+    group.addoption("--explore-variant", choices=("no-outbox", "no-store"),
+                    help="make explore: deploy this known-bad build first")
     group.addoption("--target-url", help="synthetic checks against this existing deployment")
     group.addoption("--prometheus-url", help="its Prometheus, for the synthetic checks")
     group.addoption("--alertmanager-url", help="its Alertmanager, for the synthetic checks")
@@ -76,7 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # Fast, container-free tests first; then the healthy stack; then the faults.
 ORDER = ("suites/unit", "suites/reports", "suites/stack/test_smoke", "suites/synthetic",
          "suites/properties", "suites/load", "suites/scenarios/test_scenarios",
-         "suites/scenarios/test_broken_variants", "suites/stack/test_cleanup")
+         "suites/scenarios/test_broken_variants", "suites/scenarios/test_categories_via_make",
+         "suites/explore", "suites/stack/test_cleanup")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -110,7 +116,8 @@ def stack_manager(request: pytest.FixtureRequest) -> Iterator[StackManager]:
                            request.config.getoption("--alert-rules"),
                            run_id=request.config.getoption("--run-id"),
                            # every secret known to every writer before anything is written
-                           on_created=lambda stack: redact.register(stack.db_password))
+                           on_created=lambda stack: redact.register(stack.db_password,
+                                                                    stack.initial_api_key))
     request.config.stash[_MANAGER] = manager
     yield manager
     manager.close()
@@ -151,9 +158,14 @@ def endpoints(request: pytest.FixtureRequest) -> Endpoints:
     """An existing deployment given by --target-url, or else the stack's."""
     url = request.config.getoption("--target-url")
     if url:
+        from gameday import redact
+
+        api_key = os.environ.get("MMLLM_API_KEY") or None  # `make synthetic key=...`
+        redact.register(api_key or "")
         return Endpoints(app=url.rstrip("/"),
                          prometheus=request.config.getoption("--prometheus-url"),
-                         alertmanager=request.config.getoption("--alertmanager-url"))
+                         alertmanager=request.config.getoption("--alertmanager-url"),
+                         api_key=api_key)
     return request.getfixturevalue("stack").endpoints
 
 
