@@ -19,12 +19,11 @@ import random
 from dataclasses import dataclass
 
 import httpx
-import psycopg
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from PIL import Image
 
-from fixtures.clients import wait_until
+from fixtures.clients import stored_counts, wait_until
 from fixtures.stack import Stack
 from gameday.catalog import BY_NAME
 
@@ -129,10 +128,7 @@ class FaultSequences(RuleBasedStateMachine):
         wanted = sorted(self.acknowledged)
 
         def counts() -> dict[str, int]:
-            with psycopg.connect(self.stack.endpoints.postgres_dsn) as db:
-                return dict(db.execute(
-                    "SELECT request_id::text, count(*) FROM inference_records "
-                    "WHERE request_id::text = ANY(%s) GROUP BY request_id", (wanted,)))
+            return stored_counts(self.stack.endpoints.postgres_dsn, wanted)
 
         try:
             found = wait_until(lambda: (c := counts()) and len(c) == len(wanted) and c or

@@ -17,10 +17,8 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import asdict
 from typing import Any, Protocol
 
-import psycopg
-
 from fixtures import monitoring
-from fixtures.clients import PrometheusClient, WebhookClient, wait_until
+from fixtures.clients import PrometheusClient, WebhookClient, stored_counts, wait_until
 from fixtures.stack import Stack
 from gameday import checks, runbook
 from gameday.catalog import ALERTS, Scenario
@@ -98,7 +96,8 @@ class Lifecycle:
     # ---- the runner -----------------------------------------------------------------------
     def run(self) -> Journal:
         self.t0 = time.time()
-        prober = Prober(self.stack.endpoints.app, checks.tiny_png_b64())
+        prober = Prober(self.stack.endpoints.app, checks.tiny_png_b64(),
+                        api_key=self.stack.endpoints.current_key)
         phases: tuple[tuple[Phase, Callable[[], dict | None]], ...] = (
             (Phase.STEADY_STATE, self.steady_state), (Phase.INJECT, self.inject),
             (Phase.DETECT, self.detect), (Phase.ALERT, self.alert),
@@ -461,10 +460,7 @@ class Lifecycle:
         answered = sorted(self._acknowledged())
 
         def counts() -> dict[str, int]:
-            with psycopg.connect(self.stack.endpoints.postgres_dsn) as db:
-                return dict(db.execute(
-                    "SELECT request_id::text, count(*) FROM inference_records "
-                    "WHERE request_id::text = ANY(%s) GROUP BY request_id", (answered,)))
+            return stored_counts(self.stack.endpoints.postgres_dsn, answered)
 
         try:
             stored = wait_until(lambda: (c := counts()) and len(c) == len(answered) and c,
