@@ -1,4 +1,5 @@
-"""Inline SVG for the summary page: a timeline per scenario and sparklines for the trends.
+"""Inline SVG for the summary page: a timeline per scenario, what the faults cost users and
+sparklines for the trends.
 
 Plain SVG text with no scripts or external assets, so the page works offline and in any
 viewer, and <title> elements give the exact figures on hover.
@@ -11,7 +12,7 @@ from html import escape
 
 from gameday.journal import Figure, Journal, Phase
 from gameday.prober import ENDPOINTS
-from reporting import journals
+from reporting import cost, journals
 
 PHASE_COLOURS: dict[Phase, str] = {
     Phase.STEADY_STATE: "#8fa7c4", Phase.INJECT: "#6b4fa0", Phase.DETECT: "#d08c2f",
@@ -145,3 +146,61 @@ def sparkline_svg(values: list[float | None], width: int = 120, height: int = 26
             f'height="{height}" viewBox="0 0 {width} {height}"><title>{title}</title>'
             f'<polyline points="{coords}" fill="none" stroke="#3c7aa8" stroke-width="1.5"/>'
             f'<circle cx="{last[0]:.1f}" cy="{last[1]:.1f}" r="2.5" fill="#3c7aa8"/></svg>')
+
+
+WINDOW_COLOURS = {"before": "#8fa7c4", "during": "#d0612f", "after": "#3f8f5a"}
+
+
+def impact_svg(rows: list[tuple[str, dict]], width: int = 1040) -> str:
+    """Per scenario a bar per window (before, during and after the fault): the availability of
+    its inferences on the left, their p95 latency on the right; "no load ran" where none did."""
+    left, gap, bar, top = 130, 60, 11, 34
+    group = len(cost.WINDOWS) * (bar + 2) + 12
+    height = top + len(rows) * group + 22
+    panel = (width - left - gap - 70) / 2
+    slowest = max((i["windows"][w]["p95_ms"] or 0.0 for _, i in rows if i for w in cost.WINDOWS),
+                  default=0.0)
+    step = _nice_step(slowest or 1.0, 4)
+    scales = (("availability", left, 1.0, 0.25, cost.percent, "availability",
+               lambda v: f"{v:.0%}"),
+              ("p95 latency", left + panel + gap, math.ceil(slowest / step) * step or step,
+               step, cost.ms, "p95_ms", lambda v: f"{v:g} ms"))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="impact" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+             'aria-label="what the faults cost users">']
+    for title, x0, top_value, tick_step, _, _, tick in scales:
+        parts.append(f'<text x="{x0}" y="12" class="mark" fill="#444">{title}</text>')
+        for n in range(round(top_value / tick_step) + 1):
+            x = x0 + n * tick_step / top_value * panel
+            parts.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 20}" '
+                         f'stroke="#e4e4e4"/><text x="{x:.1f}" y="{height - 6}" class="tick">'
+                         f'{tick(n * tick_step)}</text>')
+    for n, (name, colour) in enumerate(WINDOW_COLOURS.items()):
+        x = width - 250 + n * 80
+        parts.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{x + 14}" y="13" class="mark">{name}</text>')
+    for k, (scenario, impact) in enumerate(rows):
+        y0 = top + k * group
+        parts.append(f'<text x="{left - 6}" y="{y0 + group / 2:.1f}" class="lane">'
+                     f'{escape(scenario)}</text>')
+        if not impact:
+            parts.append(f'<text x="{left + 4}" y="{y0 + group / 2:.1f}" class="no-load" '
+                         f'fill="#777">{cost.NO_LOAD}</text>')
+            continue
+        for n, window in enumerate(cost.WINDOWS):
+            w, y = impact["windows"][window], y0 + n * (bar + 2)
+            for title, x0, top_value, _, show, key, _ in scales:
+                value = w[key]
+                size = 0.0 if value is None else min(value / top_value, 1.0) * panel
+                text = (f"{scenario} {window} the fault: {title} {show(value)} "
+                        f"({w['inferences']} inferences, {w['failed']} failed)")
+                # A long bar carries its figure inside its end, a short one beside it.
+                inside = size > 70
+                label_x, anchor = (x0 + size - 4, "end") if inside else (x0 + size + 4, "start")
+                parts.append(f'<rect x="{x0}" y="{y}" width="{max(size, 1.0):.1f}" '
+                             f'height="{bar}" fill="{WINDOW_COLOURS[window]}">'
+                             f'<title>{escape(text)}</title></rect><text x="{label_x:.1f}" '
+                             f'y="{y + bar - 2}" class="mark" text-anchor="{anchor}" '
+                             f'fill="{"#fff" if inside else "#333"}">{show(value)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -16,7 +16,7 @@ from typing import Any
 
 from gameday.journal import Category, Figure, Journal, Phase
 from gameday.redact import write_text
-from reporting import REPORTS, fmt, journals
+from reporting import REPORTS, cost, fmt, journals
 from reporting.journals import LABELS, figure
 
 INCIDENTS = "incidents"
@@ -266,6 +266,7 @@ def build(journal: Journal, secrets: Iterable[str] = ()) -> dict[str, Any]:
                   "downtime": down, "recovered": recovered},
         "budgets": {"detect": journal.budgets["detect"], "recover": journal.budgets["recover"],
                     "alert_after_symptom": journals.alert_target(journal)},
+        "impact": journal.impact,
         "timeline": timeline(journal),
         "actions": actions(journal),
         "escalation": escalation(journal),
@@ -297,6 +298,24 @@ def _resolution(report: dict[str, Any]) -> list[str]:
     return lines + ["", verdict]
 
 
+def _cost(impact: dict[str, Any]) -> list[str]:
+    """What it cost the users of the load: a row per window and the error budget burned."""
+    if not impact:
+        return ["No load ran: nothing measured what the fault cost users."]
+    lines = [f"SLO: {impact['slo']}; the load sent {impact['rate_per_second']:g} inferences "
+             "a second.", "",
+             "| window | seconds | inferences | failed | " + " | ".join(cost.KINDS)
+             + " | availability | p50 | p95 | p99 |", "| --- " * (8 + len(cost.KINDS)) + "|"]
+    for name in cost.WINDOWS:
+        w = impact["windows"][name]
+        by_kind = cost.failed_by_kind(impact, (name,))
+        lines.append(f"| {name} | {fmt.seconds(w['seconds'], 2)} | {w['inferences']} | "
+                     f"{w['failed']} | " + " | ".join(str(by_kind[k]) for k in cost.KINDS)
+                     + f" | {cost.percent(w['availability'])} | "
+                     + " | ".join(cost.ms(w[q]) for q in cost.QUANTILES) + " |")
+    return lines + ["", cost.burned(impact)]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Incident: {report['title']}", ""]
     result = report["result"]
@@ -310,6 +329,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Runbook: {report['runbook']}, section \"{report['section']}\"",
         f"- Fault injected at {report['injected_utc']}",
         "", "## Time to resolution", "", *_resolution(report),
+        "", "## What it cost users", "", *_cost(report["impact"]),
         "", "## Timeline of events", "",
         "| UTC | since injection | event | detail |", "| --- | --- | --- | --- |",
     ]

@@ -1,7 +1,9 @@
 """The game-day summary of one run: reports/summary/<run_id>.md and a self-contained .html.
 
-Scenarios with their result and their times to detect / alert / recover against the budgets,
-a timeline per scenario, and the trends of the last runs from reports/history.jsonl.
+Scenarios with their result, their times to detect / alert / recover against the budgets and
+what the fault cost users (availability, failures, error budget, p95 latency), a chart of that
+cost per window, a timeline per scenario, and the trends of the last runs from
+reports/history.jsonl.
 latest.md and latest.html are copies of the newest run's summary.
 """
 
@@ -14,12 +16,14 @@ from typing import Any
 
 from gameday.journal import ALERT_TARGET_FACTOR, Category, Figure, Journal, Result
 from gameday.redact import write_text
-from reporting import REPORTS, charts, fmt, history, journals
+from reporting import REPORTS, charts, cost, fmt, history, journals
 from reporting.journals import LABELS, figure
 
 SUMMARY = "summary"
 TREND_RUNS = 10
 TRENDS = (Figure.TIME_TO_ALERT, Figure.TIME_TO_RECOVER, Figure.TIME_TO_SELF_HEAL)
+USERS = ("availability during the fault", "failed (5xx / connection)", "budget burned",
+         "p95 during vs before")
 TARGET = (f"alert target {ALERT_TARGET_FACTOR:g}× the expected delay (scrape + evaluation + "
           "`for`), counted from the first failing evaluation")
 
@@ -46,6 +50,8 @@ def scenario_row(journal: Journal) -> dict[str, Any]:
         "recover": {**_measure(journals.recovery(journal), journal.budgets["recover"]),
                     "by_itself": journals.healed_by_itself(journal)},
         "back_to_healthy": journals.back_to_healthy(journal),
+        "impact": journal.impact,
+        "user_impact": journals.category(journal) == Category.USER_IMPACT,
         "incident": f"../incidents/{journal.run_id}/{journal.scenario}.md",
     }
 
@@ -89,6 +95,20 @@ def _cell(kind: str, f: dict[str, Any]) -> tuple[str, str, str | None]:
     return f"{f['seconds']:.2f} s", note, state
 
 
+def _user_cells(row: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """The USERS columns of a row as (value, note, state); a cost over the scenario's
+    allowance is "over"."""
+    impact = row["impact"]
+    if not impact:
+        return [(cost.NO_LOAD, "", None)] + [("-", "", None)] * (len(USERS) - 1)
+    windows = impact["windows"]
+    return [(cost.percent(windows["during"]["availability"]), "", None),
+            (str(impact["failed_inferences"]), cost.kinds(cost.failed_by_kind(impact)),
+             "over" if row["user_impact"] else None),
+            (cost.percent(impact["error_budget_burned"]), "", None),
+            (cost.ms(windows["during"]["p95_ms"]), cost.p95_before(impact), None)]
+
+
 def _trends(rows: list[dict[str, Any]]) -> list[tuple[Figure, list[float | None]]]:
     """The trend figures this scenario has a value for, with their values oldest first."""
     series = [(name, [r.get(name.value) for r in rows]) for name in TRENDS]
@@ -101,7 +121,10 @@ def _values(values: list[float | None]) -> str:
 
 # ---- markdown -------------------------------------------------------------------------------
 def _md_cell(kind: str, f: dict[str, Any]) -> str:
-    value, note, state = _cell(kind, f)
+    return _md(*_cell(kind, f))
+
+
+def _md(value: str, note: str, state: str | None) -> str:
     mark = {"within": " ✅", "over": " ❌ over", None: ""}[state]
     return value + (f" ({note})" if note else "") + mark
 
@@ -117,13 +140,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if not summary["rows"]:
         lines.append("No real scenario ran in this run.")
     else:
-        lines += ["| scenario | result | time to detect | time to alert | time to recover "
-                  "| incident |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += ["| scenario | result | time to detect | time to alert | time to recover | "
+                  + " | ".join(USERS) + " | incident |", "| --- " * (6 + len(USERS)) + "|"]
         for r in summary["rows"]:
             result = r["result"] + (f" ({r['failure']})" if r["failure"] else "")
+            users = " | ".join(_md(*cell) for cell in _user_cells(r))
             lines.append(f"| {r['scenario']} | {fmt.md_cell(result)} | "
                          f"{_md_cell('detect', r['detect'])} | {_md_cell('alert', r['alert'])} "
-                         f"| {_md_cell('recover', r['recover'])} | [report]({r['incident']}) |")
+                         f"| {_md_cell('recover', r['recover'])} | {users} | "
+                         f"[report]({r['incident']}) |")
     failed = [r for r in summary["rows"] if r["message"]]
     if failed:
         lines += ["", "## Failures", ""]
@@ -147,11 +172,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
 # ---- HTML -----------------------------------------------------------------------------------
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#222;margin:24px;
-max-width:1100px}
+max-width:1280px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 6px}
 .muted{color:#777}table{border-collapse:collapse;margin:8px 0;width:100%}
 th,td{border-bottom:1px solid #e3e3e3;padding:6px 8px;text-align:left;vertical-align:top}
-th{background:#f6f6f6;font-weight:600}td.num{white-space:nowrap}
+th{background:#f6f6f6;font-weight:600}td.num,td.cost{white-space:nowrap}td small{white-space:normal}
 .passed{color:#1d7a3a;font-weight:600}.failed,.broken{color:#c0262d;font-weight:600}
 .over{color:#c0262d}.within{color:#1d7a3a}small{color:#666}
 .card{border:1px solid #e3e3e3;border-radius:6px;padding:10px 14px;margin:12px 0}
@@ -165,10 +190,22 @@ svg .tick{text-anchor:middle;fill:#777}svg .mark{font-size:10px}
 
 
 def _html_cell(kind: str, f: dict[str, Any]) -> str:
-    value, note, state = _cell(kind, f)
+    return _td(*_cell(kind, f))
+
+
+def _td(value: str, note: str, state: str | None, kind: str = "num") -> str:
     note += " · over budget" if state == "over" else ""
-    return (f'<td class="num {state or "muted"}">{escape(value)}'
+    state = state or ("muted" if kind == "num" else "")
+    return (f'<td class="{kind} {state}">{escape(value)}'
             + (f"<br><small>{escape(note)}</small>" if note else "") + "</td>")
+
+
+def _cost_chart(summary: dict[str, Any]) -> list[str]:
+    slo = next((r["impact"]["slo"] for r in summary["rows"] if r["impact"]), None)
+    return ["<h2>What the faults cost users</h2><p class=\"muted\">Inferences of the load, "
+            "before the fault, during it (injection to recovery) and after recovery: their "
+            f"availability and p95 latency. SLO: {escape(slo or cost.NO_LOAD)}.</p>",
+            charts.impact_svg([(r["scenario"], r["impact"]) for r in summary["rows"]])]
 
 
 def render_html(summary: dict[str, Any]) -> str:
@@ -184,17 +221,20 @@ def render_html(summary: dict[str, Any]) -> str:
     if not summary["rows"]:
         out.append("<p>No real scenario ran in this run.</p>")
     else:
+        users = "".join(f"<th>{e(name.capitalize())}</th>" for name in USERS)
         out.append("<table><thead><tr><th>Scenario</th><th>Result</th><th>Time to detect</th>"
-                   "<th>Time to alert</th><th>Time to recover</th><th>Incident</th></tr></thead>"
-                   "<tbody>")
+                   f"<th>Time to alert</th><th>Time to recover</th>{users}<th>Incident</th>"
+                   "</tr></thead><tbody>")
         for r in summary["rows"]:
             failure = f"<br><small>{e(r['failure'])}</small>" if r["failure"] else ""
             out.append(f"<tr><td><b>{e(r['scenario'])}</b><br><small>{e(r['title'])}</small>"
                        f'</td><td class="{r["result"]}">{r["result"]}{failure}</td>'
                        f"{_html_cell('detect', r['detect'])}{_html_cell('alert', r['alert'])}"
                        f"{_html_cell('recover', r['recover'])}"
-                       f'<td><a href="{e(r["incident"])}">report</a></td></tr>')
+                       + "".join(_td(*cell, kind="cost") for cell in _user_cells(r))
+                       + f'<td><a href="{e(r["incident"])}">report</a></td></tr>')
         out.append("</tbody></table>")
+        out += _cost_chart(summary)
     out.append("<h2>Timelines</h2><p class=\"muted\">Seconds since injection. Bars: the "
                "lifecycle's phases (red: failed). Lanes: probes, red while failing, ▼ where a "
                "probe failed. Dashed lines: injection, alert firing and delivered, recovery "

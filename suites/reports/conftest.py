@@ -4,6 +4,9 @@ a change of the journal's shape breaks these tests rather than the reports of a 
 `Run` lays a journal down phase after phase as gameday.lifecycle does; the functions below it
 are the sample runs: a passing db-down (two runs, for the trends), a self-healing
 service-crash, a port-conflict whose runbook fails, and db-down's alert-rule-removed variant.
+Each run that reaches validation carries the cost of its fault to the users of a bounded load
+(`Run.load`, judged by gameday.traffic's own `impact`); the others have none, as no load was
+judged.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from gameday.journal import (
 )
 from gameday.observers import JournalFile
 from gameday.prober import Observation
+from gameday.traffic import Request, impact
 
 OLD_RUN, NEW_RUN = "a1b2c3d4e5", "f6e5d4c3b2"
 NEW_START = 1764270000.0  # 2025-11-27 19:00:00 UTC
 OLD_START = NEW_START - 86400.0
 PG_ALERT = "DatabaseConnectionFailure"
+RATE = 50.0  # the load's inferences a second
 
 
 class Run:
@@ -107,6 +112,23 @@ class Run:
                 "labels": {"alertname": alertname, "severity": severity,
                            "service": "mobile-multimodal"}}]})
 
+    def load(self, status: Callable[[float], int], slower: float = 1.0) -> None:
+        """The load's inferences from the start until now, judged as the lifecycle does when
+        validation starts: `status(s)` answers the one sent s seconds after the injection (0:
+        connection refused); answers take 30-49 ms, `slower` times that until recovery."""
+        figures = self.journal.figures
+        healed = figures.get(Figure.TIME_TO_RESOLVE.value,
+                             figures.get(Figure.TIME_TO_SELF_HEAL.value, 0.0))
+        requests = []
+        for n in range(int((self.clock - self.t0) * RATE)):
+            at = self.t0 + n / RATE
+            since = at - self.injected
+            code = status(since)
+            ms = (30 + n % 20) * (slower if 0 <= since < healed else 1.0)
+            requests.append(Request(at, "inference", code, None if code else "ConnectError", ms))
+        self.journal.impact = impact(requests, self.injected, self.injected + healed,
+                                     self.clock, self.journal.compression_factor)
+
     def figures(self, **seconds: float) -> None:
         self.journal.figures.update({Figure(name).value: round(value, 3)
                                      for name, value in seconds.items()})
@@ -131,8 +153,9 @@ def _steady(run: Run) -> None:
 
 
 def db_down(run_id: str = NEW_RUN, start: float = NEW_START, *, variant: str = REAL,
-            alert: float = 12.1, recover: float = 15.05) -> Journal:
-    """PostgreSQL stopped; DatabaseConnectionFailure fires, the runbook brings it back."""
+            alert: float = 12.1, recover: float = 15.05, outbox: bool = True) -> Journal:
+    """PostgreSQL stopped; DatabaseConnectionFailure fires, the runbook brings it back. Without
+    the outbox, inferences fail while it is down: more than db-down may cost (user-impact)."""
     run = Run("db-down", "PostgreSQL is stopped", run_id, start, variant=variant,
               fault="The PostgreSQL container is stopped.", runbook="database-issues.md",
               section="Scenario 1: PostgreSQL is stopped or crashed")
@@ -168,6 +191,14 @@ def db_down(run_id: str = NEW_RUN, start: float = NEW_START, *, variant: str = R
     run.figures(time_to_recover=recover, time_to_resolve=healthy - run.injected)
     run.close(recovery, healthy + 0.15, commands=run.journal.commands[:])
     validation = run.start(Phase.VALIDATE)
+    if not outbox:
+        run.load(lambda since: 503 if 1.9 <= since < healthy - run.injected else 200)
+        run.close(validation, run.clock + 0.05, ok=False)
+        cost = run.journal.impact
+        return run.end(Failure(Phase.VALIDATE, Category.USER_IMPACT,
+                               f"{cost['failed_inferences']} inferences failed; this fault may "
+                               f"cost at most 0s of traffic (0 at {cost['rate_per_second']}/s)"))
+    run.load(lambda since: 200, slower=3.0)  # the outbox answers while PostgreSQL is down
     run.command(Phase.VALIDATE, 185, "pg_isready -h postgres -p 5432", 0.21,
                 output="postgres:5432 - accepting connections")
     resolved = run.clock + 6.0 - run.injected
@@ -201,6 +232,9 @@ def service_crash(run_id: str = NEW_RUN, start: float = NEW_START + 60) -> Journ
                 output="app-prod   Up 9 seconds (healthy)")
     run.close(recovery, run.clock, commands=run.journal.commands[:])
     validation = run.start(Phase.VALIDATE)
+    # Refused while the process is gone, then a few 503s while the model loads again.
+    run.load(lambda since: 200 if not 0.4 <= since < 4.2 else 0 if since < 3.6 else 503,
+             slower=2.0)
     run.command(Phase.VALIDATE, 190, "curl -fsS http://app-prod:8080/health", 0.1,
                 output='{"status": "healthy"}')
     run.close(validation, run.clock + 0.1, data={"answered": 98, "stored_once": 98},
