@@ -41,7 +41,8 @@ class RestartDuringOutage:
     def _acknowledge(self, stack: Stack) -> None:
         deadline = time.monotonic() + MAX_SECONDS
         image = base64.b64encode(red_circle_png()).decode()
-        with httpx.Client(base_url=stack.endpoints.app, timeout=5) as client, \
+        with httpx.Client(base_url=stack.endpoints.app, timeout=5,
+                          headers=stack.endpoints.headers()) as client, \
                 concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
             while len(self.acknowledged_ids) < self.acknowledged:
                 if time.monotonic() > deadline:

@@ -49,31 +49,31 @@ def _expect(check: str, response: httpx.Response, status: int) -> dict:
 
 
 def check_health(endpoints: Endpoints) -> str:
-    body = _expect("health", AppClient(endpoints.app).health(), 200)
+    body = _expect("health", AppClient.of(endpoints).health(), 200)
     if body.get("status") != "healthy":
         raise CheckFailed("health", f"status {body.get('status')!r}")
     return f"healthy; checks: {', '.join(sorted(body.get('checks', {})))}"
 
 
 def check_alive(endpoints: Endpoints) -> str:
-    _expect("alive", AppClient(endpoints.app).alive(), 200)
+    _expect("alive", AppClient.of(endpoints).alive(), 200)
     return "alive"
 
 
 def check_ready(endpoints: Endpoints) -> str:
-    body = _expect("ready", AppClient(endpoints.app).ready(), 200)
+    body = _expect("ready", AppClient.of(endpoints).ready(), 200)
     return f"ready; checks: {', '.join(sorted(body.get('checks', {})))}"
 
 
 def check_inference(endpoints: Endpoints) -> str:
-    body = _expect("inference", AppClient(endpoints.app).infer(tiny_png_b64()), 200)
+    body = _expect("inference", AppClient.of(endpoints).infer(tiny_png_b64()), 200)
     if not str(body.get("result", "")).strip():
         raise CheckFailed("inference", f"empty result in {body}")
     return f"captioned {body['result']!r} in {body.get('latency_ms')} ms"
 
 
 def check_inference_counted(endpoints: Endpoints) -> str:
-    app = AppClient(endpoints.app)
+    app = AppClient.of(endpoints)
     before = app.metric_total("model_inference_requests_total")
     _expect("inference-counted", app.infer(tiny_png_b64()), 200)
     after = app.metric_total("model_inference_requests_total")
@@ -85,15 +85,25 @@ def check_inference_counted(endpoints: Endpoints) -> str:
 
 def check_bad_request(endpoints: Endpoints) -> str:
     # The runbook's literal example body is not an image: a clear client error, never a 5xx.
-    response = AppClient(endpoints.app).infer("base64_test_image")
+    response = AppClient.of(endpoints).infer("base64_test_image")
     if not 400 <= response.status_code < 500:
         raise CheckFailed("bad-request", f"HTTP {response.status_code}: {response.text[:200]}")
     return f"HTTP {response.status_code}: {response.json().get('error')}"
 
 
+def check_key_required(endpoints: Endpoints) -> str:
+    # Without a key, inference is refused: 401 with a Bearer challenge, never served.
+    response = AppClient(endpoints.app).infer(tiny_png_b64())
+    challenge = response.headers.get("www-authenticate", "")
+    if response.status_code != 401 or not challenge.startswith("Bearer"):
+        raise CheckFailed("key-required", f"without a key: HTTP {response.status_code}, "
+                          f"WWW-Authenticate {challenge!r}: {response.text[:200]}")
+    return f"without a key: HTTP 401, WWW-Authenticate {challenge}"
+
+
 def check_concurrent_health(endpoints: Endpoints, count: int = 10) -> str:
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
-        codes = list(pool.map(lambda _: AppClient(endpoints.app).health().status_code,
+        codes = list(pool.map(lambda _: AppClient.of(endpoints).health().status_code,
                               range(count)))
     if any(code != 200 for code in codes):
         raise CheckFailed("concurrent-health", f"status codes {codes}")
@@ -124,6 +134,7 @@ CHECKS: tuple[Check, ...] = (
     Check("inference", check_inference),
     Check("inference-counted", check_inference_counted),
     Check("bad-request", check_bad_request),
+    Check("key-required", check_key_required),
     Check("concurrent-health", check_concurrent_health),
     Check("prometheus-up", check_prometheus_up, needs="prometheus"),
     Check("alertmanager", check_alertmanager, needs="alertmanager"),

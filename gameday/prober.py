@@ -2,15 +2,22 @@
 
 It runs in a thread from before the fault until after recovery, and its record is what
 "detected" and "recovered" are measured from. It stops by itself after `max_seconds`.
+
+Its inference sends the API key `api_key()` returns, asked again for every request: given
+`Endpoints.current_key`, that is line 1 of the deployment's keys file, as a client that picks up
+a rotated key does. Every key it sees is registered as a secret of the session.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import httpx
+
+from gameday import redact
 
 ENDPOINTS = ("health", "ready", "inference")
 
@@ -27,8 +34,10 @@ class Observation:
 
 class Prober:
     def __init__(self, base_url: str, image_b64: str, interval: float = 0.2,
-                 max_seconds: float = 600.0) -> None:
+                 max_seconds: float = 600.0,
+                 api_key: Callable[[], str | None] = lambda: None) -> None:
         self.base_url = base_url
+        self.api_key = api_key
         self.image_b64 = image_b64
         self.interval = interval
         self.max_seconds = max_seconds
@@ -51,7 +60,10 @@ class Prober:
     def _probe(self, client: httpx.Client, endpoint: str) -> Observation:
         try:
             if endpoint == "inference":
-                response = client.post("/model/inference",
+                key = self.api_key()
+                redact.register(key or "")
+                headers = {"Authorization": f"Bearer {key}"} if key else {}
+                response = client.post("/model/inference", headers=headers,
                                        json={"image": self.image_b64, "task": "captioning"})
             else:
                 response = client.get(f"/{endpoint}")

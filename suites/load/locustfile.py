@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 
 from locust import HttpUser, between, task
 from PIL import Image, ImageDraw
@@ -18,6 +19,7 @@ def _png() -> str:
 
 
 IMAGE = _png()
+AUTH = {"Authorization": f"Bearer {os.environ['MMLLM_API_KEY']}"}  # set by test_load.py
 
 
 class InferenceUser(HttpUser):
@@ -25,7 +27,8 @@ class InferenceUser(HttpUser):
 
     @task(3)
     def infer(self) -> None:
-        self.client.post("/model/inference", json={"image": IMAGE, "task": "captioning"})
+        self.client.post("/model/inference", json={"image": IMAGE, "task": "captioning"},
+                         headers=AUTH)
 
     @task(1)
     def health(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ def test_light_load_has_no_failures(stack) -> None:
          "--spawn-rate", "10", "--run-time", "15s", "--stop-timeout", "5",
          "--host", stack.endpoints.app, "--json", "--only-summary", "--loglevel", "WARNING"],
         capture_output=True, text=True, timeout=120,
+        env={**os.environ, "MMLLM_API_KEY": stack.api_key},  # not on the command line
     )
     stats = json.loads(result.stdout)
     by_name = {entry["name"]: entry for entry in stats}

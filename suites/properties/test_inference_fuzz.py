@@ -44,9 +44,17 @@ def before(endpoints) -> str:
     return _BEFORE.setdefault(endpoints.app, metrics(endpoints.app))
 
 
-def post(app: str, body: bytes, headers: dict) -> httpx.Response:
+def post(endpoints, body: bytes, headers: dict) -> httpx.Response:
     # The service reads a body for at most 10 s; a queue full of fuzz may answer 503 overloaded.
-    return httpx.post(f"{app}/model/inference", content=body, headers=headers, timeout=30)
+    # With the deployment's key: what follows the headers is what is fuzzed.
+    return httpx.post(f"{endpoints.app}/model/inference", content=body,
+                      headers={**headers, **endpoints.headers()}, timeout=30)
+
+
+def with_key(raw_request: bytes, endpoints) -> bytes:
+    """The raw request with the Authorization header after its request line."""
+    header = "".join(f"\r\n{k}: {v}" for k, v in endpoints.headers().items()).encode()
+    return raw_request.replace(b"\r\n", header + b"\r\n", 1)
 
 
 def check(response: httpx.Response) -> None:
@@ -58,13 +66,13 @@ def check(response: httpx.Response) -> None:
 @given(body=s.bodies(LIMIT), content_type=s.content_types, extra=s.headers)
 def test_any_body_content_type_and_header_is_200_or_4xx(endpoints, before, body, content_type,
                                                         extra) -> None:
-    check(post(endpoints.app, body, {**extra, "content-type": content_type}))
+    check(post(endpoints, body, {**extra, "content-type": content_type}))
 
 
 @FUZZ
 @given(body=s.inference_like)
 def test_inference_shaped_bodies_are_200_or_4xx(endpoints, before, body) -> None:
-    check(post(endpoints.app, s.to_json(body), {"content-type": "application/json"}))
+    check(post(endpoints, s.to_json(body), {"content-type": "application/json"}))
 
 
 @settings(max_examples=40, deadline=None,
@@ -72,6 +80,7 @@ def test_inference_shaped_bodies_are_200_or_4xx(endpoints, before, body) -> None
 @given(request=s.raw_requests(LIMIT))
 def test_requests_cut_short_on_the_wire_are_never_5xx(endpoints, before, request) -> None:
     data, close_side = request
+    data = with_key(data, endpoints)
     parts = urlsplit(endpoints.app)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(data)

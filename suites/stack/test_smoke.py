@@ -96,7 +96,7 @@ def test_an_answered_inference_is_recorded_and_cached(stack, postgres, redis_cli
     buffer = io.BytesIO()
     Image.new("RGB", (24, 24), (3, 141, 59)).save(buffer, format="PNG")
     image = buffer.getvalue()
-    app = AppClient(stack.endpoints.app)
+    app = AppClient.of(stack.endpoints)
     first = app.infer(base64.b64encode(image).decode()).json()
     second = app.infer(base64.b64encode(image).decode()).json()
     assert (first["cached"], second["cached"]) == (False, True)

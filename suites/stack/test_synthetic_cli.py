@@ -3,6 +3,7 @@ containers started, JUnit and Allure results written, non-zero exit naming the f
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,12 +17,14 @@ pytestmark = [pytest.mark.stack, pytest.mark.synthetic]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_synthetic(tmp_path: Path, *options: str) -> tuple[int, str, ET.Element]:
+def run_synthetic(tmp_path: Path, *options: str, api_key: str = ""
+                  ) -> tuple[int, str, ET.Element]:
     junit = tmp_path / "junit.xml"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/synthetic", "-p", "no:cacheprovider",
          f"--junitxml={junit}", f"--alluredir={tmp_path / 'allure'}", *options],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MMLLM_API_KEY": api_key},  # as `make synthetic key=...` passes it
     )
     assert any((tmp_path / "allure").glob("*-result.json")), result.stdout[-2000:]
     return result.returncode, result.stdout, ET.parse(junit).getroot()
@@ -32,7 +35,7 @@ def test_synthetic_checks_pass_against_a_running_deployment(stack, tmp_path: Pat
     code, output, junit = run_synthetic(
         tmp_path, "--target-url", stack.endpoints.app,
         "--prometheus-url", stack.endpoints.prometheus,
-        "--alertmanager-url", stack.endpoints.alertmanager)
+        "--alertmanager-url", stack.endpoints.alertmanager, api_key=stack.api_key)
     assert code == 0, output[-3000:]
     suite = junit if junit.tag == "testsuite" else junit.find("testsuite")
     assert int(suite.get("tests")) >= 9 and int(suite.get("failures")) == 0

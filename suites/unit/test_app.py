@@ -16,6 +16,8 @@ from mmllm import testimages
 from mmllm.app import create_app
 from PIL import Image
 
+from .conftest import AUTH
+
 RED_CIRCLE = base64.b64encode(testimages.red_circle_png()).decode()
 
 
@@ -79,7 +81,7 @@ def test_unknown_task_lists_known_tasks(client: TestClient) -> None:
 
 
 def test_oversized_payload_is_413(make_config) -> None:
-    with TestClient(create_app(make_config(max_image_bytes=2000))) as small:
+    with TestClient(create_app(make_config(max_image_bytes=2000)), headers=AUTH) as small:
         big = b64(testimages.png("red-circle", size=400))
         response = small.post("/model/inference", json={"image": big * 3, "task": "captioning"})
         assert response.status_code == 413
@@ -88,7 +90,7 @@ def test_oversized_payload_is_413(make_config) -> None:
 
 def test_decompression_bomb_is_rejected(make_config) -> None:
     bomb = encoded(Image.new("1", (4000, 4000)), "PNG")  # tiny file, 16 megapixels
-    with TestClient(create_app(make_config(max_image_pixels=1_000_000))) as small:
+    with TestClient(create_app(make_config(max_image_pixels=1_000_000)), headers=AUTH) as small:
         response = small.post("/model/inference", json={"image": bomb, "task": "captioning"})
         assert response.status_code == 413
         assert "pixels" in response.json()["error"]
@@ -138,7 +140,7 @@ def test_corrupt_model_means_503_not_crash(make_config, model_dir: Path, tmp_pat
     shutil.copytree(model_dir, broken)
     model_file = broken / "int2_quantized.pth"
     model_file.write_bytes(model_file.read_bytes()[:-10] + b"corrupted!")
-    with TestClient(create_app(make_config(model_dir=broken))) as c:
+    with TestClient(create_app(make_config(model_dir=broken)), headers=AUTH) as c:
         health = c.get("/health")
         assert health.status_code == 503
         assert "checksum mismatch" in health.json()["checks"]["model"]["error"]

@@ -21,12 +21,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from .conftest import SERVICE_DIR
+from .conftest import AUTH, SERVICE_DIR, TEST_API_KEY
 from .test_app import RED_CIRCLE
 
 MIB = 1024 * 1024
 DECODE_BUDGET = 100 * MIB  # per request, see target/config/production.yml
 PRODUCTION = SERVICE_DIR.parent / "config" / "production.yml"
+AUTH_LINE = f"Authorization: Bearer {TEST_API_KEY}\r\n".encode()
 
 
 def connect(url: str) -> socket.socket:
@@ -37,8 +38,8 @@ def connect(url: str) -> socket.socket:
 def start_slow_post(url: str, declared: int = 1000) -> socket.socket:
     """A client that sends its headers and a few bytes of a body, then nothing."""
     sock = connect(url)
-    sock.sendall(b"POST /model/inference HTTP/1.1\r\nHost: test\r\n"
-                 b"Content-Type: application/json\r\n"
+    sock.sendall(b"POST /model/inference HTTP/1.1\r\nHost: test\r\n" + AUTH_LINE
+                 + b"Content-Type: application/json\r\n"
                  + f"Content-Length: {declared}\r\n\r\n".encode() + b'{"task": "capt')
     return sock
 
@@ -78,7 +79,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def infer(url: str) -> httpx.Response:
     return httpx.post(f"{url}/model/inference", json={"image": RED_CIRCLE, "task": "captioning"},
-                      timeout=10)
+                      headers=AUTH, timeout=10)
 
 
 def test_past_running_plus_queued_the_answer_is_503_with_retry_after_at_once(live_server) -> None:
@@ -105,7 +106,7 @@ def test_past_running_plus_queued_the_answer_is_503_with_retry_after_at_once(liv
 
 def test_queued_requests_wait_for_a_running_slot_and_are_answered(live_server) -> None:
     url = live_server(max_concurrent_inferences=1, max_queued_inferences=3)
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=AUTH) as client:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             codes = list(pool.map(
                 lambda _: client.post(f"{url}/model/inference",

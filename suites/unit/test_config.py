@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from mmllm.config import ENV_OVERRIDES, Config, ConfigError, load_config, parse
 
-from .conftest import SERVICE_DIR
+from .conftest import SERVICE_DIR, write_keys
 
 PRODUCTION = SERVICE_DIR.parent / "config" / "production.yml"
 
 
 def production_env(model_dir: Path) -> dict[str, str]:
-    return {"MODEL_DIR": str(model_dir), "POSTGRES_PASSWORD": "pw-secret"}
+    keys = write_keys(model_dir.parent / "secrets" / "api-keys")
+    return {"MODEL_DIR": str(model_dir), "POSTGRES_PASSWORD": "pw-secret",
+            "MMLLM_API_KEYS_FILE": str(keys)}
 
 
 def test_production_config_is_valid(model_dir: Path) -> None:

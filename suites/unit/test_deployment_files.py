@@ -36,6 +36,14 @@ def test_every_image_is_one_the_project_builds() -> None:
     assert named <= built, named - built
 
 
+def test_the_api_keys_are_a_read_only_secret_mount_the_toolbox_sees_too() -> None:
+    services = compose()["services"]
+    assert "./secrets:/run/secrets/mmllm:ro" in services["app-prod"]["volumes"]
+    assert not any("API_KEY" in name for name in services["app-prod"]["environment"])
+    assert services["toolbox"]["environment"]["MMLLM_API_KEYS_FILE"] == \
+        "${DEPLOY_DIR:?set DEPLOY_DIR}/secrets/api-keys"
+
+
 def test_published_ports_bind_loopback_only() -> None:
     for name, service in compose()["services"].items():
         for port in service.get("ports", []):

@@ -21,11 +21,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mmllm.app import create_app
-from mmllm.config import Config, ModelConfig, PostgresConfig, RedisConfig
+from mmllm.config import AuthConfig, Config, ModelConfig, PostgresConfig, RedisConfig
 
 from suites.properties import strategies as s
 
-from .conftest import closed_port
+from .conftest import AUTH, closed_port, with_key, write_keys
 
 MAX_IMAGE_BYTES = 48 * 1024
 LIMIT = s.body_limit(MAX_IMAGE_BYTES)
@@ -41,12 +41,14 @@ def app_client(model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         model=ModelConfig(dir=str(model_dir)),
         postgres=PostgresConfig(host="127.0.0.1", port=closed_port(), password="pw-secret"),
         redis=RedisConfig(host="127.0.0.1", port=closed_port()),
+        auth=AuthConfig(api_keys_file=str(write_keys(
+            tmp_path_factory.mktemp("secrets") / "api-keys"))),
     )
     config = dataclasses.replace(config, server=dataclasses.replace(
         config.server, max_image_bytes=MAX_IMAGE_BYTES))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MMLLM_OUTBOX_DIR", str(tmp_path_factory.mktemp("outbox")))
-        with TestClient(create_app(config), raise_server_exceptions=False) as client:
+        with TestClient(create_app(config), raise_server_exceptions=False, headers=AUTH) as client:
             yield client
             # The service lives on, and its own books agree: no 5xx, no "error".
             assert client.get("/alive").status_code == 200
@@ -99,6 +101,7 @@ def server_url(live_server) -> Iterator[str]:
 def test_truncated_and_malformed_requests_on_the_wire_are_never_5xx(server_url: str,
                                                                     request) -> None:
     data, close_side = request
+    data = with_key(data)  # authenticated: what follows the headers is what is tested
     parts = urlsplit(server_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
         sock.sendall(data)

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mmllm.app import create_app
 
+from .conftest import AUTH
 from .test_app import RED_CIRCLE
 
 MODEL = "int2_quantized.pth"
@@ -53,7 +54,7 @@ def models(model_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(make_config, models: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(make_config(model_dir=models))) as test_client:
+    with TestClient(create_app(make_config(model_dir=models)), headers=AUTH) as test_client:
         assert test_client.get("/health").json()["checks"]["model"]["status"] == "ok"
         yield test_client
 
@@ -109,7 +110,7 @@ def test_a_change_that_keeps_size_and_mtime_is_still_detected(client: TestClient
 
 def test_a_start_with_a_bad_file_has_no_model(make_config, models: Path) -> None:
     truncate(models / MODEL)
-    with TestClient(create_app(make_config(model_dir=models))) as c:
+    with TestClient(create_app(make_config(model_dir=models)), headers=AUTH) as c:
         health = c.get("/health")
         assert health.status_code == 503
         assert "truncated" in health.json()["checks"]["model"]["error"]

@@ -82,3 +82,16 @@ def test_unknown_scenario_lists_the_known_ones(capsys) -> None:
     assert catalog.main(["--check", "oom"]) == 0
     with pytest.raises(catalog.UnknownScenario, match="known scenarios: service-crash"):
         catalog.get("nope")
+
+
+def test_every_runbook_inference_sends_the_current_api_key() -> None:
+    """/model/inference needs a key: each runbook's inference reads line 1 of the keys file
+    (the key clients use, also after a rotation), and never prints it."""
+    header = '-H "Authorization: Bearer $(head -1 "$DEPLOY_DIR/secrets/api-keys")"'
+    found = 0
+    for path in sorted(runbook.RUNBOOKS.glob("*.md")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.startswith("curl") and "/model/inference" in line and "Bearer" not in line:
+                raise AssertionError(f"{path.name}:{number} sends no API key: {line[:120]}")
+            found += header in line
+    assert found >= 6

@@ -36,7 +36,11 @@ def main() -> int:
 
     from mmllm.app import create_app
 
-    app = create_app(config)
+    try:
+        app = create_app(config)  # reads the API keys file
+    except ConfigError as exc:
+        log.error(exc.message(), extra={"field": exc.field})
+        return 2
     log.info("Starting on %s:%d", config.server.host, config.server.port)
     uvicorn.run(app, **uvicorn_options(config))
     return 0

@@ -35,7 +35,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from mmllm.config import Config
+from mmllm.auth import ApiKeys, KeyFileError
+from mmllm.config import Config, ConfigError
 from mmllm.deps import (
     Database,
     RedisLink,
@@ -44,6 +45,7 @@ from mmllm.deps import (
     process_rss_bytes,
 )
 from mmllm.lifecycle import ModelManager
+from mmllm.logs import add_secret
 from mmllm.metrics import Metrics
 from mmllm.model import TASKS, to_pixels
 from mmllm.store import Outbox, Recorder, RecordError
@@ -52,6 +54,13 @@ log = logging.getLogger("mmllm.app")
 MAX_QUESTION_CHARS = 500
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 RETRY_AFTER_SECONDS = 1
+# What a 401 says, by reason (the label of auth_failures_total), and its WWW-Authenticate.
+UNAUTHORIZED = {
+    "missing": ("missing API key: send 'Authorization: Bearer <key>'", "Bearer"),
+    "malformed": ("malformed Authorization header: expected 'Bearer <key>'",
+                  'Bearer error="invalid_request"'),
+    "invalid": ("invalid API key", 'Bearer error="invalid_token"'),
+}
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 WHITESPACE = re.compile(r"\s")
 
@@ -234,6 +243,11 @@ def create_app(config: Config) -> FastAPI:
     """Build the app; the model is loaded here, background threads start with the lifespan."""
     server = config.server
     metrics = Metrics()
+    try:  # no valid key at start is a configuration error: the service must not start
+        api_keys = ApiKeys(config.auth.api_keys_file,
+                           on_keys=lambda keys: [add_secret(key) for key in keys])
+    except KeyFileError as exc:
+        raise ConfigError("auth.api_keys_file", str(exc)) from None
     models = ModelManager(config.model, metrics)
     redis_link = RedisLink(config.redis, metrics)
     db = Database(config.postgres, metrics)
@@ -251,6 +265,7 @@ def create_app(config: Config) -> FastAPI:
     metrics.memory_limit.set(cgroup_memory_limit())
 
     def monitor() -> None:
+        api_keys.refresh()  # also between requests, so a bad new file is reported at once
         db.check()  # also reconnects (at most once per second while down)
         redis_link.check()
         recorder.drain()
@@ -278,6 +293,7 @@ def create_app(config: Config) -> FastAPI:
     app = FastAPI(title="Mobile Multi-Modal LLM", version="1.0.0", lifespan=lifespan)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.state.models, app.state.db, app.state.recorder = models, db, recorder
+    app.state.api_keys = api_keys
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -359,10 +375,24 @@ def create_app(config: Config) -> FastAPI:
                 "model": {"name": model.name, "version": model.version,
                           "quantization": model.quantization}}
 
+    def unauthorized(request: Request, reason: str) -> Response:
+        """401: counted by reason in auth_failures_total only, never as an inference request
+        (a flood of bad keys must neither page as errors nor dilute the error ratio)."""
+        metrics.auth_failures.labels(reason).inc()
+        client = request.client.host if request.client else "unknown"
+        message, challenge = UNAUTHORIZED[reason]
+        log.warning("Unauthorized request from %s: %s", client, reason,
+                    extra={"client": client, "reason": reason})
+        return _error(401, message, {"reason": reason},
+                      headers={"WWW-Authenticate": challenge})
+
     @app.post("/model/inference")
     async def inference(request: Request) -> Response:
         started = time.perf_counter()
         task = "unknown"
+        refused = api_keys.check(request.headers.get("authorization"))
+        if refused:  # before admission: a caller without a key holds no place
+            return unauthorized(request, refused)
         if admission.admitted >= admission.capacity:
             metrics.inference_error(task, "overloaded", 503)
             return _error(503, "overloaded: too many inference requests in progress, retry later",

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from mmllm.auth import KeyFileError, read_keys
+
 DEFAULT_PATH = "/app/config/production.yml"
 
 
@@ -73,12 +75,19 @@ class ReadinessConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    # One API key per line (# comments and blank lines ignored), one or two active at once.
+    api_keys_file: str = "/run/secrets/mmllm/api-keys"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
     readiness: ReadinessConfig = field(default_factory=ReadinessConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 ENV_OVERRIDES = {
@@ -91,6 +100,7 @@ ENV_OVERRIDES = {
     "REDIS_PORT": ("redis", "port"),
     "MODEL_DIR": ("model", "dir"),
     "MODEL_NAME": ("model", "name"),
+    "MMLLM_API_KEYS_FILE": ("auth", "api_keys_file"),
 }
 
 # (section, key) -> (minimum, maximum, minimum exclusive?) for numbers
@@ -203,6 +213,10 @@ def parse(text: str, env: dict[str, str] | None = None, source: str = "<string>"
     if not config.postgres.password:
         raise ConfigError("postgres.password", "not set: the POSTGRES_PASSWORD environment "
                                                "variable must hold the database password")
+    try:
+        read_keys(config.auth.api_keys_file)
+    except KeyFileError as exc:
+        raise ConfigError("auth.api_keys_file", str(exc)) from None
     return config
 
 

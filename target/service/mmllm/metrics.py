@@ -24,6 +24,7 @@ ERROR_REASONS = (
 # concurrency and queue bounds (503 + Retry-After); error: the service's own fault (5xx).
 STATUSES = ("success", "rejected", "overloaded", "error")
 DEPENDENCIES = ("postgres", "redis", "model")
+AUTH_FAILURE_REASONS = ("missing", "malformed", "invalid")
 
 
 class Metrics:
@@ -57,6 +58,10 @@ class Metrics:
         self.dependency_up = Gauge(
             "app_dependency_up", "1 if the dependency answered its last check", ["dependency"],
             registry=r)
+        self.auth_failures = Counter(
+            "auth_failures_total", "Inference requests refused with 401, by reason: missing "
+            "(no Authorization header), malformed (not 'Bearer <key>'), invalid (no active key)",
+            ["reason"], registry=r)
         self.http_requests = Counter(
             "http_requests_total", "HTTP requests by method, route template and status code",
             ["method", "handler", "status"], registry=r)
@@ -79,6 +84,8 @@ class Metrics:
             self.inference_duration.labels(task)
         for dep in DEPENDENCIES:
             self.dependency_up.labels(dep)
+        for reason in AUTH_FAILURE_REASONS:
+            self.auth_failures.labels(reason)
 
     def inference_error(self, task: str, reason: str, http_status: int) -> None:
         """A request not answered 200. Only the service's own faults are "error": error-rate
