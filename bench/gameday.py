@@ -43,10 +43,10 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def model_figures(base_url: str, count: int) -> str:
+def model_figures(base_url: str, count: int, api_key: str | None = None) -> str:
     from PIL import Image
 
-    app = AppClient(base_url)
+    app = AppClient(base_url, api_key=api_key)
     latencies = []
     for i in range(count):  # distinct images, so the cache never answers
         image = Image.new("RGB", (64, 64), (i % 256, (i * 7) % 256, (i * 13) % 256))
@@ -112,7 +112,8 @@ def main() -> int:
                     pass
                 manager.restore()
         gameday_seconds = time.monotonic() - wall
-        model = model_figures(manager.get().endpoints.app, args.inferences)
+        model = model_figures(manager.get().endpoints.app, args.inferences,
+                              manager.get().api_key)
         manager.replace()
     finally:
         manager.close()
