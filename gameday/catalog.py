@@ -238,6 +238,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         key_step="docker-compose restart toxiproxy",
     ),
     Scenario(
+        name="outbox-stuck",
+        title="A schema migration renames a column the service writes; the outbox stops draining",
+        fault=fault("schema_migration", column="image_sha256", renamed_to="image_digest"),
+        detect=(Signal("health", "refuses inference records"),
+                Signal("ready", "refuses inference records")),
+        never_fails=("inference",),
+        evidence=(Evidence("log", r"PostgreSQL refuses inference records"),),
+        alerts=("InferenceOutboxStuck",),
+        section="Scenario 4: the outbox does not drain although PostgreSQL is up",
+        key_step="down.sql",
+    ),
+    Scenario(
         name="bad-config",
         title="An invalid configuration is deployed",
         fault=fault("bad_config", field="server.port", value=99999),

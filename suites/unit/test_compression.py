@@ -80,3 +80,10 @@ def test_the_real_monitoring_files_compress_with_the_default_factor(tmp_path) ->
     monitoring.write_prometheus_dir(tmp_path / "p", rules, Compression())
     monitoring.write_alertmanager_config(tmp_path / "a.yml", Compression())
     assert monitoring.DEFAULT_FACTOR == 15
+
+
+def test_expected_alert_delay_includes_a_window_the_symptom_must_fill() -> None:
+    """min_over_time(...[10m]) > 0 holds only after ten minutes of symptom: 40 s at 1/15."""
+    rules = {"groups": [{"name": "g", "rules": [
+        {"alert": "Stuck", "expr": 'min_over_time(pending{job="x"}[10m]) > 0', "for": "5m"}]}]}
+    assert monitoring.expected_alert_delay(rules, "Stuck", Compression(15)) == pytest.approx(62.0)

@@ -324,12 +324,14 @@ def create_app(config: Config) -> FastAPI:
 
     @app.get("/health")
     def health() -> JSONResponse:
-        checks = {"database": db.check(), "redis": redis_link.check(), "model": models.check()}
+        checks = {"database": recorder.check(), "redis": redis_link.check(),
+                  "model": models.check()}
         return report(checks, "healthy", "unhealthy")
 
     @app.get("/ready")
     def ready() -> JSONResponse:
-        checks = {"database": db.check(), "redis": redis_link.check(), "model": models.check(),
+        checks = {"database": recorder.check(), "redis": redis_link.check(),
+                  "model": models.check(),
                   "memory": _memory_check(config.readiness.max_memory_fraction)}
         return report(checks, "ready", "not_ready")
 

@@ -180,17 +180,30 @@ class Recorder:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
         self.outbox = outbox
+        # Why PostgreSQL, reachable, refuses to store records (a permission, a missing column):
+        # records then pile up in the outbox, and /health says so. Cleared by the next write.
+        self.write_error = ""
+
+    def _refused(self, exc: BaseException) -> None:
+        error = " ".join(str(exc).split())
+        if error != self.write_error:
+            log.error("PostgreSQL refuses inference records: %s", error)
+        self.write_error = error
 
     def save(self, record: dict) -> str:
         """Write to PostgreSQL, or to the outbox if it is down. Returns where it went."""
         if self.db.gate.up:  # known down: skip straight to the outbox, keep latency low
             try:
                 self.db.insert([record])
+                self.write_error = ""
                 return "postgres"
             except Unavailable:
                 pass
-            except (Rejected, psycopg.Error) as exc:  # the drain will dead-letter a refused one
+            except Rejected as exc:  # the drain will dead-letter a refused one
                 log.error("Inference record write failed, using outbox: %s", exc)
+            except psycopg.Error as exc:
+                log.error("Inference record write failed, using outbox: %s", exc)
+                self._refused(exc)
         try:
             return self.outbox.append(record)
         except OSError as exc:
@@ -198,13 +211,26 @@ class Recorder:
             raise RecordError(str(exc)) from exc
 
     def drain(self) -> int:
-        """Called by the background monitor every second."""
+        """Called by the background monitor every second. Never raises for PostgreSQL's sake:
+        the monitor's other duties (model checks, metrics) must go on while records wait."""
         if not self.db.gate.up:
             return 0
         try:
             moved = self.outbox.drain(self.db)
         except Unavailable:
             return 0
+        except psycopg.Error as exc:  # reachable, but refusing writes: the records stay
+            self._refused(exc)
+            return 0
         if moved:
+            self.write_error = ""
             log.info("Moved %d outbox records to PostgreSQL", moved, extra={"records": moved})
         return moved
+
+    def check(self) -> dict:
+        """The database check, failing too while PostgreSQL refuses to store records."""
+        result = self.db.check()
+        if result["status"] == "ok" and self.write_error:
+            return {"status": "fail", "error": "database refuses inference records: "
+                                               f"{self.write_error}"}
+        return result
