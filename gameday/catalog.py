@@ -56,6 +56,8 @@ ALERTS: dict[str, Paging] = {
     "RedisDown": Paging("warning", "database-issues.md"),
     "InferenceOutboxStuck": Paging("warning", "database-issues.md"),
     "InferenceRecordsDeadLettered": Paging("warning", "database-issues.md"),
+    "UnauthorizedAccess": Paging("warning", "security-incident.md"),
+    "AnomalousTraffic": Paging("warning", "security-incident.md"),
 }
 
 
@@ -131,6 +133,9 @@ class Scenario:
     # What the fault may cost users: seconds' worth of inferences that may fail (None: the
     # service is down until the runbook acts; the cost is measured and reported, not judged).
     may_fail_seconds: float | None = None
+    # never_fails holds through the runbook's recovery too (e.g. a key rotation, which must not
+    # cost a client that follows line 1 of the keys file a single answer), not only until it.
+    recovery_keeps_serving: bool = False
     detect_budget: float = DETECT_BUDGET
     recover_budget: float = RECOVER_BUDGET
 
@@ -268,6 +273,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("ModelServiceDown",),
         section="Scenario 5: Port conflicts",
         key_step="docker rm -f",
+    ),
+    Scenario(
+        name="credential-stuffing",
+        title="A client on the network tries hundreds of guessed API keys within seconds",
+        fault=fault("credential_stuffing", requests=300, seconds=15.0),
+        detect=(),  # the service keeps serving: no probe fails, the 401s are the evidence
+        evidence=(Evidence("log", r"Unauthorized request from \S+ \(invalid\)"),
+                  Evidence("injection", r"first answer \{401: 1\}")),
+        never_fails=("health", "ready", "inference"),
+        recovery_keeps_serving=True,  # the rotation cuts off no client that reads line 1
+        may_fail_seconds=0.0,  # the load follows line 1 too: not one inference may fail
+        alerts=("UnauthorizedAccess",),
+        allowed_alerts=("AnomalousTraffic",),
+        section="Scenario 1: credential stuffing",
+        key_step="python -m mmllm.auth --new-key",
     ),
 )
 

@@ -87,7 +87,8 @@ class Lifecycle:
             budgets={"detect": scenario.detect_budget, "recover": scenario.recover_budget},
         )
         self.load = (Load(stack.endpoints.app, load_rate, max_seconds=LOAD_MAX_SECONDS,
-                          headers=stack.endpoints.headers()) if load_rate > 0 else None)
+                          api_keys_file=stack.endpoints.api_keys_file)
+                     if load_rate > 0 else None)
         self.t0 = 0.0  # when the prober started
         self.injected_at = 0.0
         self.recover_started = 0.0
@@ -206,6 +207,8 @@ class Lifecycle:
             missing = [str(e) for e in scenario.evidence
                        if not e.found(self.journal.injection, state, seen["logs"])]
             seen["missing"] = ", ".join(missing)
+            if not missing:
+                seen.setdefault("at", str(time.time()))
             return not missing
 
         try:
@@ -215,7 +218,10 @@ class Lifecycle:
                         f"missing evidence: {seen['missing']}") from None
         finally:
             self._attach("app-prod logs around the fault", seen.get("logs", "")[-20000:])
-        self._figure(Figure.TIME_TO_DETECT, min(found.values()))
+        # A fault no probe sees (credential stuffing: the service keeps serving) is detected by
+        # its evidence alone, when that was first found.
+        self._figure(Figure.TIME_TO_DETECT, min(found.values()) if found
+                     else float(seen["at"]) - self.injected_at)
         return {"signals": found, "evidence": [str(e) for e in scenario.evidence]}
 
     def alert(self) -> dict:
@@ -412,8 +418,9 @@ class Lifecycle:
             raise _fail(Phase.VALIDATE, Category.RECOVERY_FAILED,
                         f"validation check {failed}") from None
         # Until the operator acts: the runbook's own restart may drop a request or two.
-        fault_window = [o for o in self.prober.since(self.injected_at)
-                        if o.at < self.recover_started]
+        # ... unless the recovery itself must cost nothing either (a key rotation).
+        until = time.time() if self.scenario.recovery_keeps_serving else self.recover_started
+        fault_window = [o for o in self.prober.since(self.injected_at) if o.at < until]
         for endpoint in self.scenario.never_fails:
             failed = [o for o in fault_window if o.endpoint == endpoint and not o.ok]
             if failed:

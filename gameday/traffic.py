@@ -47,9 +47,10 @@ class Load:
     """A bounded load in a subprocess; a context manager that always stops it."""
 
     def __init__(self, base_url: str, rate: float, max_seconds: float,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, api_keys_file: str | None = None) -> None:
         self.base_url, self.rate, self.max_seconds = base_url, rate, max_seconds
         self.headers = headers or {}
+        self.api_keys_file = api_keys_file  # its line 1 is the key, followed through rotations
         self.out = Path(tempfile.mkstemp(prefix="gameday-load-", suffix=".jsonl")[1])
         self.process: subprocess.Popen | None = None
         self.requests: list[Request] = []
@@ -60,6 +61,8 @@ class Load:
                 "--out", str(self.out)]
         for name, value in self.headers.items():
             args += ["--header", f"{name}:{value}"]
+        if self.api_keys_file:
+            args += ["--api-keys-file", self.api_keys_file]
         self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True)
         return self

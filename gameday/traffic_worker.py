@@ -18,12 +18,15 @@ import random
 import signal
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import gevent
 from locust import FastHttpUser, constant_throughput, task
 from locust.env import Environment
 from PIL import Image, ImageDraw
+
+from fixtures.clients import first_key
 
 RECORDS: list[dict] = []
 USERS = 10  # the rate is split over this many users, each at a constant throughput
@@ -54,10 +57,16 @@ class Traffic(FastHttpUser):
     network_timeout = TIMEOUT
     connection_timeout = TIMEOUT
     headers: dict[str, str] = {}
+    keys_file: str | None = None  # line 1 is the API key, re-read for every request
+
+    def _headers(self) -> dict[str, str]:
+        """A client that follows key rotations: line 1 of the keys file, as it is now."""
+        key = first_key(Path(self.keys_file)) if self.keys_file else None
+        return {**self.headers, "Authorization": f"Bearer {key}"} if key else self.headers
 
     def _call(self, endpoint: str, method: str, path: str, **kwargs: object) -> None:
         started = time.time()
-        with self.client.request(method, path, headers=self.headers, catch_response=True,
+        with self.client.request(method, path, headers=self._headers(), catch_response=True,
                                  name=endpoint, **kwargs) as response:
             status = response.status_code or 0
             request_id = None
@@ -97,12 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, required=True, help="stop after this long")
     parser.add_argument("--out", required=True)
     parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    parser.add_argument("--api-keys-file", help="send line 1 of this file as the Bearer key, "
+                        "re-read for every request (a client that follows key rotations)")
     args = parser.parse_args(argv)
     if urlparse(args.host).hostname not in ("127.0.0.1", "localhost", "::1"):
         print(f"refusing to send load to {args.host}: loopback only", file=sys.stderr)
         return 2
     headers = dict(h.split(":", 1) for h in args.header)
     Traffic.headers = {k.strip(): v.strip() for k, v in headers.items()}
+    Traffic.keys_file = args.api_keys_file
     Inference.wait_time = constant_throughput(args.rate / USERS)
     env = Environment(user_classes=[Inference, Health], host=args.host)
     runner = env.create_local_runner()

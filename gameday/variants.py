@@ -126,8 +126,9 @@ def _health_detects(scenario: Scenario) -> bool:
     from gameday.catalog import SCENARIOS
 
     def lying_hides(s: Scenario) -> bool:
-        return all(signal.endpoint in ("health", "ready") and signal.mentions
-                   for signal in s.detect)
+        # No probe signal at all (credential stuffing): /health has nothing to hide.
+        return bool(s.detect) and all(signal.endpoint in ("health", "ready") and signal.mentions
+                                      for signal in s.detect)
 
     return lying_hides(scenario) and scenario == next(
         s for s in SCENARIOS if lying_hides(s) and s.detect == scenario.detect)

@@ -108,7 +108,7 @@ def test_a_401_is_logged_with_the_client_address_never_the_key(
     with caplog.at_level(logging.WARNING, logger="mmllm.app"):
         infer(anonymous, bearer(OTHER_KEY))
     record = next(r for r in caplog.records if "Unauthorized request from" in r.getMessage())
-    assert record.getMessage() == "Unauthorized request from testclient: invalid"
+    assert record.getMessage() == "Unauthorized request from testclient (invalid)"
     assert (record.client, record.reason) == ("testclient", "invalid")
     assert OTHER_KEY not in caplog.text
 

@@ -383,7 +383,7 @@ def create_app(config: Config) -> FastAPI:
         metrics.auth_failures.labels(reason).inc()
         client = request.client.host if request.client else "unknown"
         message, challenge = UNAUTHORIZED[reason]
-        log.warning("Unauthorized request from %s: %s", client, reason,
+        log.warning("Unauthorized request from %s (%s)", client, reason,
                     extra={"client": client, "reason": reason})
         return _error(401, message, {"reason": reason},
                       headers={"WWW-Authenticate": challenge})
