@@ -184,6 +184,30 @@ SCENARIOS: tuple[Scenario, ...] = (
         key_step="download_models.py",
     ),
     Scenario(
+        name="model-store-down-during-recovery",
+        title="The model file is corrupted while the model store is down; the first download "
+              "fails",
+        fault=fault("corrupt_model_store_down", offset=256, length=64),
+        detect=(Signal("health", "model"), Signal("ready", "model")),
+        never_fails=("inference",),
+        evidence=(Evidence("log", r"Model loading failure"),
+                  Evidence("injection", r"model-store is exited")),
+        alerts=("ModelLoadFailure",),
+        section="Scenario 2: the model store is not reachable",
+        key_step="docker-compose up -d model-store",
+    ),
+    Scenario(
+        name="error-burst",
+        title="A model release that verifies and loads but fails every inference is installed",
+        fault=fault("bad_model_release", version="1.1.0-rc1", extra_inputs=8),
+        detect=(Signal("inference"),),
+        never_fails=("health", "ready"),
+        evidence=(Evidence("log", r"Inference failed"),),
+        alerts=("HighErrorRate", "CriticalErrorRate"),
+        section="Scenario 7: a new model release fails every inference",
+        key_step="download_models.py",
+    ),
+    Scenario(
         name="db-down",
         title="PostgreSQL is stopped",
         fault=fault("stop_container", service="postgres"),
@@ -253,6 +277,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("InferenceOutboxStuck",),
         section="Scenario 4: the outbox does not drain although PostgreSQL is up",
         key_step="down.sql",
+    ),
+    Scenario(
+        name="node-exporter-down",
+        title="The node exporter stops; the host's metrics go blind while the service is fine",
+        fault=fault("stop_container", service="node-exporter"),
+        detect=(),  # no probe of the service sees it: the injection is the evidence
+        evidence=(Evidence("injection", r"node-exporter is exited"),),
+        never_fails=("health", "ready", "inference"),
+        alerts=("NodeExporterDown",),
+        section="Scenario 6: the node exporter is not scraped (NodeExporterDown)",
+        key_step="docker-compose up -d node-exporter",
     ),
     Scenario(
         name="bad-config",
