@@ -41,7 +41,7 @@ DIAGNOSTICS = [("service-down.md", "Verify the alert")] + [
     for name in ("service-down.md", "high-error-rate.md", "high-memory.md", "database-issues.md",
                  "model-load-failure.md")
     for section in ("Investigation", "Validation")
-]
+] + [("security-incident.md", "Immediate actions"), ("security-incident.md", "Investigation")]
 
 
 @pytest.mark.parametrize(("name", "section"), DIAGNOSTICS)
