@@ -117,3 +117,42 @@ def test_credential_stuffing_gets_its_broken_variants_and_not_the_lying_health_o
         {"alert": "UnauthorizedAccess", "expr": "rate(auth_failures_total[1m]) > 1"}]}]},
         "UnauthorizedAccess")
     assert "auth_failures_total_mistyped" in rules["groups"][0]["rules"][0]["expr"]
+
+
+def _validating(scenario: catalog.Scenario, failure_at: float, monkeypatch: pytest.MonkeyPatch):
+    """A Lifecycle at its validate phase, everything but the prober's record stubbed: the fault
+    injected at 100, the runbook started at 200, one failed inference at `failure_at`."""
+    from gameday import checks, lifecycle
+    from gameday.prober import Observation
+
+    class Record:
+        def since(self, start: float) -> list[Observation]:
+            return [o for o in (Observation(150.0, "inference", True, 200, "ok"),
+                                Observation(failure_at, "inference", False, 401, "invalid"))
+                    if o.at >= start]
+
+    run = lifecycle.Lifecycle.__new__(lifecycle.Lifecycle)
+    run.scenario, run.prober, run.injected_at, run.recover_started = scenario, Record(), 100, 200
+    for name in ("_user_impact", "_no_answer_lost", "_no_unrelated_critical"):
+        monkeypatch.setattr(run, name, lambda *a: {})
+    monkeypatch.setattr(run, "_run_section", lambda *a: [])
+    monkeypatch.setattr(run, "_resolved", lambda *a: {})
+    monkeypatch.setattr(checks, "run_all", lambda endpoints: {})
+    run.stack = type("Stack", (), {"endpoints": None})()
+    return run
+
+
+def test_a_rotation_that_fails_a_client_fails_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """credential-stuffing: never_fails holds through the runbook's rotation too."""
+    from gameday.lifecycle import ScenarioFailed
+
+    scenario = catalog.get("credential-stuffing")
+    assert scenario.recovery_keeps_serving and "inference" in scenario.never_fails
+    run = _validating(scenario, failure_at=250.0, monkeypatch=monkeypatch)
+    with pytest.raises(ScenarioFailed, match="inference must keep answering"):
+        run.validate()
+    # A scenario whose runbook may restart the service is judged until the runbook starts.
+    import dataclasses
+
+    relaxed = dataclasses.replace(scenario, recovery_keeps_serving=False)
+    assert "runbook" in _validating(relaxed, 250.0, monkeypatch).validate()
