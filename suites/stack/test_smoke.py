@@ -85,7 +85,7 @@ def test_the_live_stack_is_the_deployment(stack) -> None:
     declared = stack.deployed_config()["services"]
     for service, spec in declared.items():
         live = stack.container(service).attrs["HostConfig"]
-        assert live["RestartPolicy"]["Name"] == spec.get("restart", "no"), service
+        assert (live["RestartPolicy"]["Name"] or "no") == spec.get("restart", "no"), service
         assert live["Memory"] == int(spec.get("mem_limit", 0)), service
     app = stack.container("app-prod").attrs
     assert app["Config"]["Healthcheck"]["Test"] == declared["app-prod"]["healthcheck"]["test"]
