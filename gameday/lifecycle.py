@@ -167,6 +167,8 @@ class Lifecycle:
                         f"alerts already active: {active}")
         wait_until(lambda: any(o.ok for o in self.prober.since(self.t0)), timeout=10,
                    what="a first successful probe")
+        if self.load is not None:
+            self.load.wait_answering()  # the "before" window is the baseline
         self.restarts_before = self.stack.container("app-prod").attrs["RestartCount"]
         return seen
 

@@ -9,6 +9,7 @@ fault burned against the SLO, with the SLO's 30-day period compressed like the m
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+READY = "first inference answered"  # what the worker prints when the baseline may start
 SLO_TARGET = 0.995  # of inferences succeed ...
 SLO_PERIOD_SECONDS = 30 * 86400  # ... over 30 days (compressed with the drill)
 DEFAULT_RATE = 50.0  # inferences per second
@@ -63,9 +65,17 @@ class Load:
             args += ["--header", f"{name}:{value}"]
         if self.api_keys_file:
             args += ["--api-keys-file", self.api_keys_file]
-        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
         return self
+
+    def wait_answering(self, timeout: float = 30.0) -> None:
+        """Until the load has had its first inference answered: the baseline starts there."""
+        assert self.process is not None and self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if line.strip() != READY:
+            raise TimeoutError(f"the load had no inference answered within {timeout:.0f}s")
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()

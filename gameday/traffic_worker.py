@@ -27,8 +27,10 @@ from locust.env import Environment
 from PIL import Image, ImageDraw
 
 from fixtures.clients import first_key
+from gameday.traffic import READY
 
 RECORDS: list[dict] = []
+ANSWERED: list[float] = []  # when the first inference was answered
 USERS = 10  # the rate is split over this many users, each at a constant throughput
 HEALTH_RATE = 5.0  # health checks per second, beside the inferences
 TIMEOUT = 5.0  # seconds: a client gives up after this (counted as a connection error)
@@ -48,6 +50,9 @@ def distinct_png(seed: int) -> str:
 
 def record(endpoint: str, started: float, status: int, error: str | None,
            request_id: str | None = None) -> None:
+    if endpoint == "inference" and status == 200 and not ANSWERED:
+        ANSWERED.append(started)
+        print(READY, flush=True)  # the parent's baseline may start
     RECORDS.append({"at": started, "endpoint": endpoint, "status": status, "error": error,
                     "ms": round((time.time() - started) * 1000, 2), "request_id": request_id})
 

@@ -66,6 +66,7 @@ def test_the_load_runs_at_its_rate_and_stops_by_itself() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with Load(f"http://127.0.0.1:{server.server_port}", rate=20, max_seconds=3) as load:
+            load.wait_answering(timeout=20)
             assert load.process.wait(timeout=30) == 0  # stopped by itself
         requests = load.stop()
     finally:
