@@ -26,8 +26,12 @@ setup: $(STAMP)  ## venv, Docker engine, base image, wheelhouse and every image 
 	@$(PY) -m fixtures.bootstrap
 
 test: setup  ## every test: unit, rules, stack, synthetic, scenarios and their broken variants
-	@$(PYTEST) suites --explore-examples 3 --junitxml=reports/junit.xml --alluredir=$(RESULTS) \
-		--clean-alluredir $(ARGS)
+	@$(PYTEST) suites --explore-examples 3 --variants sample --junitxml=reports/junit.xml \
+		--alluredir=$(RESULTS) --clean-alluredir $(ARGS)
+
+variants: setup  ## every broken variant of every scenario: each must fail in its phase and category
+	@$(PYTEST) suites/scenarios/test_broken_variants.py --variants all \
+		--junitxml=reports/junit-variants.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
 chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME
 	@$(PY) -m gameday.catalog --check "$(scenario)"
@@ -63,4 +67,4 @@ lint: $(STAMP)  ## ruff
 clean:  ## remove every container, network and volume the project ever started
 	@if [ -x $(PY) ]; then $(PY) -m fixtures.sweep --all; fi
 
-.PHONY: help venv setup test chaos gameday explore synthetic report bench lint clean
+.PHONY: help venv setup test variants chaos gameday explore synthetic report bench lint clean

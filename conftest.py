@@ -50,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--load-rate", type=float, default=None,
                     help="inferences per second of the load that runs through every scenario "
                          "(0: none; default gameday.traffic.DEFAULT_RATE)")
+    group.addoption("--variants", choices=("all", "sample"), default="all",
+                    help="broken variants: every case, or each kind of breakage once")
     group.addoption("--explore-examples", type=int, default=10,
                     help="make explore: how many fault sequences to try")
     group.addoption("--explore-variant", choices=("no-outbox", "no-store"),

@@ -102,17 +102,21 @@ class Signal:
 class Evidence:
     """A fact about the fault seen on the engine: the app's container state or its logs."""
 
-    kind: str  # "oom-killed" | "log" | "injection"
+    kind: str  # "oom-killed" | "died" | "log" | "injection"
     pattern: str = ""
 
     def __str__(self) -> str:
         return {"oom-killed": "docker reports OOMKilled",
+                "died": "the engine saw the app's process die (restarted or stopped)",
                 "log": f"app log says /{self.pattern}/",
                 "injection": f"injection saw /{self.pattern}/"}[self.kind]
 
-    def found(self, injection_note: str, app_state: dict, app_logs: str) -> bool:
+    def found(self, injection_note: str, app_state: dict, app_logs: str,
+              restarts: int = 0) -> bool:
         if self.kind == "oom-killed":
             return bool(app_state.get("OOMKilled"))
+        if self.kind == "died":
+            return restarts > 0 or not app_state.get("Running")
         text = app_logs if self.kind == "log" else injection_note
         return re.search(self.pattern, text) is not None
 
@@ -154,9 +158,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         name="service-crash",
         title="The service's process dies; the restart policy brings it back",
         fault=fault("kill_process", service="app-prod", signal="SIGKILL"),
-        detect=(Signal("health"), Signal("inference")),
+        # No probe signal is required: the restart can be over before a probe lands (clients
+        # then see a slow answer, not a failed one). The engine's record of the death is.
+        detect=(),
+        evidence=(Evidence("died"),),
         alerts=(),
         must_not_page=("ModelServiceDown",),
+        may_fail_seconds=5.0,  # the restart's worth of traffic, at most
         section="A crash the restart policy healed",
         key_step=None,
         recover_budget=30.0,
@@ -178,6 +186,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         fault=fault("corrupt_model", offset=256, length=64),
         detect=(Signal("health", "model"), Signal("ready", "model")),
         never_fails=("inference",),
+        may_fail_seconds=0.0,  # the verified model keeps serving
         evidence=(Evidence("log", r"Model loading failure"),),
         alerts=("ModelLoadFailure",),
         section="Scenario 1: the weights or the manifest are missing",
@@ -225,6 +234,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         fault=fault("pause_container", service="postgres"),
         detect=(Signal("ready", "database"), Signal("health", "database")),
         never_fails=("inference",),
+        may_fail_seconds=0.0,  # timeouts, then the outbox: a hung database costs no answer
         evidence=(Evidence("log", r"Database connection error"),),
         alerts=("DatabaseConnectionFailure",),
         section="Scenario 2: PostgreSQL runs but does not answer",

@@ -205,9 +205,11 @@ class Lifecycle:
         def evidence_found() -> bool:
             # Polled: a restarted app may log its reason a moment after the probes fail.
             seen["logs"] = self.stack.logs("app-prod", since=self.injected_at - 2)
-            state = self.stack.container("app-prod").attrs["State"]
+            app = self.stack.container("app-prod").attrs
+            restarts = app["RestartCount"] - self.restarts_before
             missing = [str(e) for e in scenario.evidence
-                       if not e.found(self.journal.injection, state, seen["logs"])]
+                       if not e.found(self.journal.injection, app["State"], seen["logs"],
+                                      restarts)]
             seen["missing"] = ", ".join(missing)
             if not missing:
                 seen.setdefault("at", str(time.time()))

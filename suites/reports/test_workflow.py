@@ -67,3 +67,8 @@ def test_one_job_merges_the_shards_then_reports_and_uploads_always(workflow) -> 
                    "reports/allure-results", "reports/journals", "gameday/journal.schema.json"):
         assert wanted in paths
     assert any("junit" in p for p in paths)
+
+
+def test_every_broken_variant_runs_nightly(workflow) -> None:
+    steps = workflow["jobs"]["variants"]["steps"]
+    assert any(s.get("run", "").strip() == "make variants" for s in steps)
