@@ -45,12 +45,13 @@ METRIC_NAMES = r"\b([a-z_:][a-z0-9_:]*)(?=[{[])"
 
 
 def _mistyped(rules: dict, alert: str) -> dict:
-    """The alert's metric names misspelled, as a careless edit (or a renamed metric) leaves it."""
+    """Every metric the alert selects misspelled, as a renamed metric leaves a rule behind."""
     mutated = copy.deepcopy(rules)
     for group in mutated["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert:
-                rule["expr"] = re.sub(METRIC_NAMES, r"\1_mistyped", str(rule["expr"]))
+                rule["expr"] = re.sub(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{", r"\1_mistyped{",
+                                      str(rule["expr"]))
     return mutated
 
 
