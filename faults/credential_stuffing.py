@@ -12,6 +12,7 @@ until then it counts as exposed. Once the runbook is done it must be refused.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import docker.errors
 import httpx
 
 from faults.base import InjectionFailed
+from fixtures.clients import wait_until
 from fixtures.stack import APP_PORT, Stack
 
 CLIENT_IMAGE = "gameday/python:latest"
@@ -104,20 +106,29 @@ class CredentialStuffing:
         except docker.errors.NotFound:
             return None
 
+    def _exposed_key_answer(self, stack: Stack) -> int:
+        """The status an inference with the exposed key gets (401 once it is rotated)."""
+        return httpx.post(f"{stack.endpoints.app}/model/inference", json={},
+                          headers={"Authorization": f"Bearer {self.exposed_key}"},
+                          timeout=10).status_code
+
     def revert(self, stack: Stack) -> None:
         client = self._client(stack)
         if client is not None:
             client.remove(force=True)
+        if self.exposed_key and self._exposed_key_answer(stack) != 401:
+            # The safety net rotates as the runbook would: one fresh key, the exposed one gone.
+            stack.api_keys_file.write_text(f"{secrets.token_urlsafe(32)}\n")
+            wait_until(lambda: self._exposed_key_answer(stack) == 401, timeout=15,
+                       what="the exposed API key refused")
 
     def residue(self, stack: Stack) -> list[str]:
         left = []
         if self._client(stack) is not None:  # it removes itself once the burst is over
             left.append(f"container {self.name(stack)} is still sending")
         if self.exposed_key:
-            answer = httpx.post(f"{stack.endpoints.app}/model/inference", json={},
-                                headers={"Authorization": f"Bearer {self.exposed_key}"},
-                                timeout=10)
-            if answer.status_code != 401:
+            status = self._exposed_key_answer(stack)
+            if status != 401:
                 left.append("the API key in use during the attack is still accepted "
-                            f"(HTTP {answer.status_code}): it was not rotated")
+                            f"(HTTP {status}): it was not rotated")
         return left

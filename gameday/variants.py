@@ -50,7 +50,8 @@ def _mistyped(rules: dict, alert: str) -> dict:
     for group in mutated["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert:
-                rule["expr"] = re.sub(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{", r"\1_mistyped{",
+                # A metric is a name before its label matchers `{` or its range `[`.
+                rule["expr"] = re.sub(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)(?=[{\[])", r"\1_mistyped",
                                       str(rule["expr"]))
     return mutated
 
