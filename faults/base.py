@@ -55,3 +55,35 @@ def not_running(stack: Stack, service: str) -> list[str]:
     """The residue of a fault that stopped a service: the service not running again."""
     status = stack.container(service).status
     return [] if status == "running" else [f"{service} is {status}"]
+
+
+def psql(stack: Stack, sql: str) -> tuple[int, str]:
+    """One statement in the database container, as the deployment's own user runs it."""
+    result = stack.container("postgres").exec_run(
+        ["psql", "-U", "mmllm", "-d", "mmllm", "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+    return result.exit_code, result.output.decode(errors="replace").strip()
+
+
+def psql_value(stack: Stack, sql: str) -> str:
+    code, out = psql(stack, sql)
+    if code:
+        raise InjectionFailed(f"psql: {out}")
+    return out
+
+
+def ship_migration(stack: Stack, name: str, up: str, down: str) -> str:
+    """A migration as a release ships it ($DEPLOY_DIR/migrations/NAME.up.sql and .down.sql,
+    which the toolbox sees at the same path), applied; returns what applying it said."""
+    migrations = stack.deploy_dir / "migrations"
+    migrations.mkdir(exist_ok=True)
+    (migrations / f"{name}.up.sql").write_text(up)
+    (migrations / f"{name}.down.sql").write_text(down)
+    code, out = psql(stack, up)
+    if code:
+        raise InjectionFailed(f"applying {name}.up.sql: {out}")
+    return f"applied migrations/{name}.up.sql: {up.strip()} ({out})"
+
+
+def remove_migration(stack: Stack, name: str) -> None:
+    for path in (stack.deploy_dir / "migrations").glob(f"{name}.*.sql"):
+        path.unlink()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faults.base import InjectionFailed, ensure_running
+from faults.base import ensure_running, psql, psql_value, remove_migration, ship_migration
 from fixtures.stack import Stack
 
 TABLE = "inference_records"
@@ -37,41 +37,25 @@ class ConstraintMigration:
                         "the running service's records violate; PostgreSQL refuses them as "
                         "data and they are dead-lettered.")
 
-    def _psql(self, stack: Stack, sql: str) -> tuple[int, str]:
-        result = stack.container("postgres").exec_run(
-            ["psql", "-U", "mmllm", "-d", "mmllm", "-v", "ON_ERROR_STOP=1", "-Atc", sql])
-        return result.exit_code, result.output.decode(errors="replace").strip()
-
     def _down(self) -> str:
         return f"ALTER TABLE {TABLE} DROP CONSTRAINT IF EXISTS {self.constraint};\n"
 
     def _present(self, stack: Stack) -> bool:
-        code, out = self._psql(stack, "SELECT count(*) FROM pg_constraint "
-                                      f"WHERE conname = '{self.constraint}'")
-        if code:
-            raise InjectionFailed(f"psql: {out}")
-        return out != "0"
+        return psql_value(stack, "SELECT count(*) FROM pg_constraint "
+                                 f"WHERE conname = '{self.constraint}'") != "0"
 
     def inject(self, stack: Stack) -> str:
-        migrations = stack.deploy_dir / "migrations"
-        migrations.mkdir(exist_ok=True)
         # NOT VALID: the rows already there are not checked, only every new one.
         up = (f"ALTER TABLE {TABLE} ADD CONSTRAINT {self.constraint} CHECK ({self.check}) "
               "NOT VALID;\n")
-        (migrations / f"{self.name}.up.sql").write_text(up)
-        (migrations / f"{self.name}.down.sql").write_text(self._down())
-        code, out = self._psql(stack, up)
-        if code:
-            raise InjectionFailed(f"applying {self.name}.up.sql: {out}")
-        return f"applied migrations/{self.name}.up.sql: {up.strip()} ({out})"
+        return ship_migration(stack, self.name, up, self._down())
 
     def revert(self, stack: Stack) -> None:
         ensure_running(stack, "postgres")
         if self._present(stack):
-            self._psql(stack, self._down())
-        self._psql(stack, REPLAY)
-        for path in (stack.deploy_dir / "migrations").glob(f"{self.name}.*.sql"):
-            path.unlink()
+            psql(stack, self._down())
+        psql(stack, REPLAY)
+        remove_migration(stack, self.name)
 
     def residue(self, stack: Stack) -> list[str]:
         return [f"constraint {self.constraint} is still on {TABLE}"] if self._present(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faults.base import InjectionFailed, ensure_running
+from faults.base import ensure_running, psql, psql_value, remove_migration, ship_migration
 from fixtures.stack import Stack
 
 TABLE = "inference_records"
@@ -29,36 +29,20 @@ class SchemaMigration:
     def _sql(self, old: str, new: str) -> str:
         return f"ALTER TABLE {TABLE} RENAME COLUMN {old} TO {new};\n"
 
-    def _psql(self, stack: Stack, sql: str) -> tuple[int, str]:
-        result = stack.container("postgres").exec_run(
-            ["psql", "-U", "mmllm", "-d", "mmllm", "-v", "ON_ERROR_STOP=1", "-Atc", sql])
-        return result.exit_code, result.output.decode(errors="replace").strip()
-
     def _columns(self, stack: Stack) -> set[str]:
-        code, out = self._psql(stack, "SELECT column_name FROM information_schema.columns "
-                                      f"WHERE table_name = '{TABLE}'")
-        if code:
-            raise InjectionFailed(f"psql: {out}")
-        return set(out.split())
+        return set(psql_value(stack, "SELECT column_name FROM information_schema.columns "
+                                     f"WHERE table_name = '{TABLE}'").split())
 
     def inject(self, stack: Stack) -> str:
-        migrations = stack.deploy_dir / "migrations"
-        migrations.mkdir(exist_ok=True)
-        up = self._sql(self.column, self.renamed_to)
-        (migrations / f"{self.name}.up.sql").write_text(up)
-        (migrations / f"{self.name}.down.sql").write_text(self._sql(self.renamed_to, self.column))
-        code, out = self._psql(stack, up)
-        if code:
-            raise InjectionFailed(f"applying {self.name}.up.sql: {out}")
-        return f"applied migrations/{self.name}.up.sql: {up.strip()} ({out})"
+        return ship_migration(stack, self.name, self._sql(self.column, self.renamed_to),
+                              self._sql(self.renamed_to, self.column))
 
     def revert(self, stack: Stack) -> None:
         ensure_running(stack, "postgres")
         columns = self._columns(stack)
         if self.renamed_to in columns and self.column not in columns:
-            self._psql(stack, self._sql(self.renamed_to, self.column))
-        for path in (stack.deploy_dir / "migrations").glob(f"{self.name}.*.sql"):
-            path.unlink()
+            psql(stack, self._sql(self.renamed_to, self.column))
+        remove_migration(stack, self.name)
 
     def residue(self, stack: Stack) -> list[str]:
         columns = self._columns(stack)
