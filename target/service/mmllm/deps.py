@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from datetime import datetime
@@ -113,6 +113,11 @@ class Database:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(pool_size)
         self._workers = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="db")
+        # Health probes have their own connection and thread: behind a queue of slow inference
+        # writes they would report the queue, not the database. Concurrent probes share one.
+        self._prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-probe")
+        self._probe: Future[None] | None = None
+        self._probe_conn: psycopg.Connection | None = None
         # Connecting may take connect_timeout; allow one more second for the query itself.
         self._op_timeout = max(2, math.ceil(cfg.connect_timeout_seconds)) + 1.0
 
@@ -241,16 +246,43 @@ class Database:
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(INSERT, rows)
 
+    def _ping(self) -> None:
+        """SELECT 1 on the probe's own connection (reconnecting at most once per interval)."""
+        if not self.gate.allow(probe=True):
+            raise Unavailable(self.gate.error or "database is down")
+        conn, connected = self._probe_conn, False
+        try:
+            if conn is None or conn.closed:
+                connected, conn = True, self._connect()
+                self._probe_conn = conn
+            conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            if conn is not None:
+                conn.close()
+            self._probe_conn = None
+            self._down(exc, attempt=connected)
+            raise Unavailable(_one_line(exc)) from exc
+        self._up()
+
     def check(self) -> dict[str, Any]:
         started = time.perf_counter()
+        with self._lock:
+            if self._probe is None or self._probe.done():
+                self._probe = self._prober.submit(self._ping)
+            probe = self._probe
         try:
-            self._bounded(lambda conn: conn.execute("SELECT 1"), probe=True)
+            probe.result(timeout=self._op_timeout)
+        except FutureTimeout:
+            error = f"no answer from the database within {self._op_timeout:.0f} s"
+            self._down(TimeoutError(error), attempt=False)
+            return {"status": "fail", "error": f"database unavailable: {error}"}
         except (Unavailable, psycopg.Error) as exc:
             return {"status": "fail", "error": f"database unavailable: {_one_line(exc)}"}
         return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     def close(self) -> None:
         self._workers.shutdown(wait=False, cancel_futures=True)
+        self._prober.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
