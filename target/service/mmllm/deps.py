@@ -253,7 +253,8 @@ class Database:
         conn, connected = self._probe_conn, False
         try:
             if conn is None or conn.closed:
-                connected, conn = True, self._connect()
+                connected = True  # a failed connect is a failed connection attempt: counted
+                conn = self._connect()
                 self._probe_conn = conn
             conn.execute("SELECT 1")
         except psycopg.Error as exc:
