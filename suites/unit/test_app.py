@@ -273,3 +273,43 @@ def test_a_phone_camera_mpo_jpeg_is_accepted(client: TestClient) -> None:
                                                      "task": "captioning"})
     assert response.status_code == 200, response.text
     assert response.json()["result"] == "a red circle on a white background"
+
+
+def test_openapi_describes_the_inference_body_and_its_key(client: TestClient) -> None:
+    """What schemathesis (suites/properties/test_openapi.py) and clients read: the body's fields,
+    the known tasks, the answers, and the Bearer key."""
+    from mmllm.model import TASKS
+
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/model/inference"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert operation["requestBody"]["required"] is True
+    assert schema["required"] == ["image", "task"]
+    assert schema["properties"]["image"]["type"] == "string"
+    assert schema["properties"]["image"]["format"] == "byte"
+    assert schema["properties"]["task"]["enum"] == list(TASKS)
+    assert schema["properties"]["question"]["type"] == "string"
+    assert {"200", "400", "401", "413", "422", "503"} <= set(operation["responses"])
+    assert operation["security"] == [{"bearerAuth": []}]
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer",
+        "description": "an API key of the keys file (auth.api_keys_file)"}
+    # Open routes name no key.
+    assert "security" not in document["paths"]["/health"]["get"]
+    # The documented example is a real inference.
+    example = operation["requestBody"]["content"]["application/json"]["example"]
+    answer = client.post("/model/inference", json=example)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"] == "a red circle on a white background"
+
+
+def test_the_documented_body_is_still_read_raw(client: TestClient) -> None:
+    """The description changes no parsing: a JSON body under any content type is still read by
+    the handler, and a body the schema allows but the handler refuses is still a 4xx."""
+    body = json.dumps({"image": RED_CIRCLE, "task": "captioning"})
+    response = client.post("/model/inference", content=body,
+                           headers={"Content-Type": "text/plain"})
+    assert response.status_code == 200, response.text
+    response = client.post("/model/inference", json={"image": RED_CIRCLE, "task": "vqa"})
+    assert response.status_code == 422
+    assert "needs a non-empty 'question'" in response.json()["error"]

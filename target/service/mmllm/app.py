@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from mmllm import testimages
 from mmllm.auth import ApiKeys, KeyFileError
 from mmllm.config import Config, ConfigError
 from mmllm.deps import (
@@ -62,6 +63,44 @@ UNAUTHORIZED = {
     "invalid": ("invalid API key", 'Bearer error="invalid_token"'),
 }
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+# The inference body as the OpenAPI document describes it. The handler reads the raw body
+# itself (bounded in size and time) and validates it in _parse_request; this only documents it,
+# so that clients and schemathesis know what to send.
+INFERENCE_SCHEMA = {
+    "type": "object",
+    "required": ["image", "task"],
+    "properties": {
+        "image": {"type": "string", "format": "byte", "contentEncoding": "base64",
+                  "description": "a base64-encoded PNG or JPEG image (a data: URL is accepted "
+                                 "too)"},
+        "task": {"type": "string", "enum": list(TASKS)},
+        "question": {"type": "string", "maxLength": MAX_QUESTION_CHARS,
+                     "description": "the question about the image; needed by task 'vqa'"},
+    },
+}
+INFERENCE_BODY = {
+    "required": True,
+    "content": {"application/json": {
+        "schema": INFERENCE_SCHEMA,
+        "example": {"image": base64.b64encode(testimages.red_circle_png()).decode(),
+                    "task": "captioning"},
+    }},
+}
+ERROR_BODY = {"application/json": {"schema": {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string"}, "detail": {}}}}}
+INFERENCE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": ERROR_BODY} for status, text in {
+        400: "the body is not JSON, or the image is not a valid PNG or JPEG",
+        401: "no API key, a malformed Authorization header or a key that is not active",
+        408: "the body did not arrive within server.body_read_timeout_seconds",
+        413: "the body or the image is larger than the limits (bytes or pixels)",
+        422: "a field is missing, of the wrong type, or an unknown task",
+        503: "overloaded (with Retry-After), the model is not loaded, or the inference could "
+             "not be recorded",
+    }.items()}
+BEARER = {"bearerAuth": {"type": "http", "scheme": "bearer",
+                         "description": "an API key of the keys file (auth.api_keys_file)"}}
 WHITESPACE = re.compile(r"\s")
 
 
@@ -239,6 +278,20 @@ def _every(stop: threading.Event, interval: float, fn: Callable[[], object]) -> 
             return
 
 
+def describe_security(app: FastAPI) -> None:
+    """Add the Bearer scheme to the app's OpenAPI document (the routes name it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {}).setdefault("securitySchemes", {}).update(BEARER)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(config: Config) -> FastAPI:
     """Build the app; the model is loaded here, background threads start with the lifespan."""
     server = config.server
@@ -291,6 +344,7 @@ def create_app(config: Config) -> FastAPI:
         db.close()
 
     app = FastAPI(title="Mobile Multi-Modal LLM", version="1.0.0", lifespan=lifespan)
+    describe_security(app)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.state.models, app.state.db, app.state.recorder = models, db, recorder
     app.state.api_keys = api_keys
@@ -388,7 +442,9 @@ def create_app(config: Config) -> FastAPI:
         return _error(401, message, {"reason": reason},
                       headers={"WWW-Authenticate": challenge})
 
-    @app.post("/model/inference")
+    @app.post("/model/inference", responses=INFERENCE_RESPONSES,
+              openapi_extra={"requestBody": INFERENCE_BODY,
+                             "security": [{name: []} for name in BEARER]})
     async def inference(request: Request) -> Response:
         started = time.perf_counter()
         task = "unknown"
