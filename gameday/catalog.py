@@ -266,7 +266,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="network-partition",
         title="The network path to PostgreSQL is cut: connections hang, nothing is delivered",
-        fault=fault("network_toxic", proxy="postgres", toxic="timeout",
+        fault=fault("network_toxic", proxies=("postgres",), toxic="timeout",
                     attributes={"timeout": 0}),
         detect=(Signal("ready", "database"), Signal("health", "database")),
         never_fails=("inference",),
@@ -274,6 +274,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("DatabaseConnectionFailure",),
         allowed_alerts=("RedisDown",),
         section="Scenario 6: the network path to PostgreSQL is cut",
+        key_step="docker-compose restart toxiproxy",
+    ),
+    Scenario(
+        name="dependency-resets",
+        title="Every connection to PostgreSQL and Redis is reset on its first data; the "
+              "service answers through its file outbox",
+        fault=fault("network_toxic", proxies=("postgres", "redis"), toxic="reset_peer",
+                    attributes={"timeout": 0}, streams=("upstream",)),
+        detect=(Signal("health", "database"), Signal("health", "redis"),
+                Signal("ready", "database")),
+        never_fails=("inference",),
+        may_fail_seconds=0.0,  # the cache is skipped and the file outbox takes every record
+        # libpq reports a reset as the server closing the connection; redis-py names the reset.
+        evidence=(Evidence("log", r"Database connection error: .*server closed the connection"),
+                  Evidence("log", r"Redis connection error: .*Connection reset by peer")),
+        alerts=("DatabaseConnectionFailure", "RedisDown"),
+        section="Scenario 7: connections to PostgreSQL and Redis are reset",
         key_step="docker-compose restart toxiproxy",
     ),
     Scenario(
@@ -314,7 +331,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="slow-database",
         title="The link to PostgreSQL gets slow; every inference waits for its record",
-        fault=fault("network_toxic", proxy="postgres", toxic="latency",
+        fault=fault("network_toxic", proxies=("postgres",), toxic="latency",
                     attributes={"latency": 400, "jitter": 0}, streams=("downstream",)),
         detect=(),  # nothing fails, everything is slow: the injection is the evidence
         evidence=(Evidence("injection", r"latency"),),
