@@ -1,0 +1,151 @@
+"""A flood of the largest images the service accepts: it answers 200 or 503 with Retry-After,
+never runs out of memory, and still answers afterwards.
+
+The images are the costliest valid ones for the deployed limits (target/config/production.yml):
+as many pixels as `server.max_image_pixels` allows, as a progressive CMYK JPEG (the decoder keeps
+every coefficient: the largest decode the service does) just under `server.max_image_bytes`,
+each one different (a comment segment with its number), so that the result cache answers none.
+More clients than the service admits (`max_concurrent_inferences + max_queued_inferences`) send
+them at once, then at a bounded rate, for a bounded time.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import math
+import re
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from fixtures.container_state import Life
+
+pytestmark = [pytest.mark.stack, pytest.mark.load]
+
+SERVER = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "target" / "config" / "production.yml").read_text()
+)["server"]
+CAPACITY = SERVER["max_concurrent_inferences"] + SERVER["max_queued_inferences"]
+CLIENTS = 2 * CAPACITY  # twice what the service admits, all at once
+RATE = 12.0  # requests per second after the first burst (the service decodes about 5 per second)
+MAX_REQUESTS = 160
+MAX_SECONDS = 25.0
+STATUS = re.compile(rb'^model_inference_requests_total\{status="(\w+)",task="\w+"\} (\S+)', re.M)
+
+
+def largest_valid_jpeg(max_bytes: int, max_pixels: int) -> bytes:
+    """A progressive CMYK JPEG of at most `max_pixels` pixels (4:3) and at most `max_bytes`
+    bytes, as large as a quality step allows: noise, so that every coefficient is coded."""
+    width = int(math.sqrt(max_pixels * 4 / 3))
+    height = max_pixels // width
+    noise = np.random.default_rng(12).integers(0, 256, (height, width, 4), dtype=np.uint8)
+    image = Image.fromarray(noise, "CMYK")
+    for quality in range(30, 0, -3):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality, progressive=True)
+        # room for the comment segment each request adds
+        if len(buffer.getvalue()) + 64 <= max_bytes:
+            return buffer.getvalue()
+    raise AssertionError(f"no {width}x{height} JPEG fits in {max_bytes} bytes")
+
+
+def numbered(jpeg: bytes, number: int) -> bytes:
+    """The same image with a comment segment (FF FE) after its start marker: another digest."""
+    text = f"flood request {number}".encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int  # 0: no HTTP answer (connection error)
+    retry_after: str | None
+    error: str
+
+
+def inference_counts(app: str) -> Counter[str]:
+    """model_inference_requests_total by status (every task; a refusal comes before the body
+    is read, so its task is "unknown"), from /metrics."""
+    counts: Counter[str] = Counter()
+    for status, value in STATUS.findall(httpx.get(f"{app}/metrics", timeout=10).content):
+        counts[status.decode()] += float(value)
+    return counts
+
+
+def flood(app: str, headers: dict[str, str], jpeg: bytes) -> tuple[list[Answer], float]:
+    """CLIENTS threads; the first CLIENTS requests go at once, the rest at RATE per second,
+    until MAX_REQUESTS are sent or MAX_SECONDS pass. Returns the answers and the duration."""
+    numbers = itertools.count()
+    lock = threading.Lock()
+    started = time.monotonic()
+    deadline = started + MAX_SECONDS
+    answers: list[Answer] = []
+
+    def client() -> None:
+        with httpx.Client(timeout=60, headers={**headers,
+                                               "Content-Type": "application/json"}) as http:
+            while True:
+                with lock:
+                    number = next(numbers)
+                if number >= MAX_REQUESTS:
+                    return
+                at = started + max(0, number - CLIENTS) / RATE
+                if at >= deadline:
+                    return
+                time.sleep(max(0.0, at - time.monotonic()))  # the bounded rate, not a wait
+                image = base64.b64encode(numbered(jpeg, number)).decode()
+                body = f'{{"task": "captioning", "image": "{image}"}}'
+                try:
+                    response = http.post(f"{app}/model/inference", content=body)
+                    answer = Answer(response.status_code, response.headers.get("retry-after"),
+                                    response.text[:200] if response.status_code != 200 else "")
+                except httpx.HTTPError as error:
+                    answer = Answer(0, None, f"{type(error).__name__}: {error}")
+                with lock:
+                    answers.append(answer)
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        for future in [pool.submit(client) for _ in range(CLIENTS)]:
+            future.result()
+    return answers, time.monotonic() - started
+
+
+def test_a_flood_of_the_largest_images_gets_503s_and_no_oom_kill(stack) -> None:
+    app = stack.endpoints.app
+    jpeg = largest_valid_jpeg(SERVER["max_image_bytes"], SERVER["max_image_pixels"])
+    assert Image.open(io.BytesIO(jpeg)).size[0] * Image.open(io.BytesIO(jpeg)).size[1] \
+        <= SERVER["max_image_pixels"]
+    before, counted_before = Life.of(stack.container("app-prod")), inference_counts(app)
+
+    answers, seconds = flood(app, stack.endpoints.headers(), jpeg)
+
+    statuses = Counter(a.status for a in answers)
+    print(f"flood: {len(answers)} requests of {len(jpeg) / 2**20:.1f} MiB JPEGs in {seconds:.1f}s "
+          f"from {CLIENTS} clients (admission {CAPACITY}): {dict(sorted(statuses.items()))}")
+    odd = [a for a in answers if a.status not in (200, 503)]
+    assert not odd, f"answers other than 200 and 503: {Counter(odd).most_common(5)}"
+    refused = [a for a in answers if a.status == 503]
+    assert refused, "no 503: the flood never went past the admission limit, nothing was proven"
+    assert all(a.retry_after and a.retry_after.isdigit() for a in refused), \
+        Counter(a.retry_after for a in refused)
+    assert all("overloaded" in a.error for a in refused), Counter(a.error for a in refused)
+    assert statuses[200] >= SERVER["max_concurrent_inferences"], statuses  # it kept serving
+    # The same process lived through it: no OOM kill, no restart.
+    after = Life.of(stack.container("app-prod"))
+    assert after.same_process_as(before) == []
+    assert httpx.get(f"{app}/health", timeout=10).status_code == 200
+    # Every refusal counted as overloaded (not as an error that pages), every 200 as success.
+    counted = inference_counts(app)
+    assert counted["overloaded"] - counted_before["overloaded"] == len(refused)
+    assert counted["success"] - counted_before["success"] == statuses[200]
+    assert counted["error"] == counted_before["error"]
