@@ -50,6 +50,7 @@ from mmllm.logs import add_secret
 from mmllm.metrics import Metrics
 from mmllm.model import TASKS, to_pixels
 from mmllm.store import Outbox, Recorder, RecordError
+from mmllm.uploads import UploadCache
 
 log = logging.getLogger("mmllm.app")
 MAX_QUESTION_CHARS = 500
@@ -216,16 +217,20 @@ def _parse_request(body: bytes) -> tuple[str, str, str | None]:
     return task, image, question
 
 
-def _decode_image(text: str, max_bytes: int, max_pixels: int) -> tuple[bytes, Image.Image]:
-    """base64 -> bytes -> lazily opened PNG/JPEG (magic bytes, then header size-checked only)."""
+def _decode_image(text: str, max_bytes: int, max_pixels: int,
+                  uploads: UploadCache | None = None) -> tuple[bytes, Image.Image]:
+    """base64 -> bytes -> lazily opened PNG/JPEG (magic bytes, then header size-checked only).
+    A repeat of a recent upload takes its bytes from `uploads` instead of decoding them."""
     if text.startswith("data:") and "," in text:
         text = text.split(",", 1)[1]  # tolerate data URLs
     if WHITESPACE.search(text):
         text = "".join(text.split())
     if len(text) * 3 // 4 > max_bytes:
         raise ApiError(413, "payload_too_large", f"image larger than {max_bytes} bytes")
+    key = uploads.key(text) if uploads is not None else ""
+    raw = uploads.get(key) if uploads is not None else None
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = raw if raw is not None else base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ApiError(400, "invalid_image",
                        "'image' is not valid base64; send a base64-encoded PNG or JPEG",
@@ -249,6 +254,8 @@ def _decode_image(text: str, max_bytes: int, max_pixels: int) -> tuple[bytes, Im
     if width * height > max_pixels:
         raise ApiError(413, "image_too_large",
                        f"image is {width}x{height} pixels; the limit is {max_pixels} pixels")
+    if uploads is not None:
+        uploads.put(key, raw)
     return raw, img
 
 
@@ -307,6 +314,7 @@ def create_app(config: Config) -> FastAPI:
     outbox = Outbox(redis_link, os.environ.get("MMLLM_OUTBOX_DIR", "/app/data/outbox"), metrics)
     recorder = Recorder(db, outbox)
     cache = ResultCache(redis_link, config.redis.cache_ttl_seconds)
+    uploads = UploadCache(server.upload_cache_mb * 1024 * 1024, metrics.upload_cache)
     # Decompression bombs: PIL warns above MAX_IMAGE_PIXELS; make that an error we catch.
     Image.MAX_IMAGE_PIXELS = server.max_image_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -396,7 +404,8 @@ def create_app(config: Config) -> FastAPI:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     def infer(task: str, image_b64: str, question: str | None, started: float) -> dict:
-        raw, img = _decode_image(image_b64, server.max_image_bytes, server.max_image_pixels)
+        raw, img = _decode_image(image_b64, server.max_image_bytes, server.max_image_pixels,
+                                 uploads)
         model = models.model
         if model is None:
             raise ApiError(503, "model_not_loaded", f"model not loaded: {models.error}")

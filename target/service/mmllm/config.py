@@ -40,6 +40,7 @@ class ServerConfig:
     max_image_pixels: int = 4000 * 3000
     max_concurrent_inferences: int = 4
     max_queued_inferences: int = 8
+    upload_cache_mb: int = 32
     body_read_timeout_seconds: float = 10.0
     keep_alive_timeout_seconds: float = 5.0
     max_connections: int = 256
@@ -110,6 +111,7 @@ RANGES = {
     ("server", "max_image_pixels"): (1, None, False),
     ("server", "max_concurrent_inferences"): (1, 256, False),
     ("server", "max_queued_inferences"): (0, 4096, False),
+    ("server", "upload_cache_mb"): (0, 1 << 20, False),
     ("server", "body_read_timeout_seconds"): (0, 600, True),
     ("server", "keep_alive_timeout_seconds"): (0, 600, True),
     ("server", "max_connections"): (1, 65535, False),

@@ -68,6 +68,9 @@ class Metrics:
         self.memory_limit = Gauge(
             "app_memory_limit_bytes", "cgroup memory limit of the container (0 = none)",
             registry=r)
+        self.upload_cache = Gauge(
+            "app_upload_cache_bytes", "Image data of recent requests kept in memory "
+            "(server.upload_cache_mb)", registry=r)
         self.outbox_pending = Gauge(
             "inference_outbox_pending", "Inference records waiting to be written to PostgreSQL",
             registry=r)
