@@ -25,6 +25,8 @@ from gameday import catalog  # noqa: E402
 if TYPE_CHECKING:
     from fixtures.stack_manager import StackManager
 
+pytest_plugins = ("pytester",)  # suites/reports/test_output_scan.py runs inner sessions
+
 MARKERS = {
     "unit": "no container needed",
     "rules": "promtool checks of the real monitoring rules (in the Prometheus image)",
@@ -70,6 +72,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}")
+    from gameday import redact
+    from reporting.output_scan import OutputScan
+
+    # pytest's own output (terminal, captured output, JUnit) is scanned for the session's secrets
+    config.pluginmanager.register(OutputScan(lambda: redact.KNOWN), "gameday-output-scan")
     for name in config.getoption("--scenario"):
         if name not in catalog.BY_NAME:
             raise pytest.UsageError(str(catalog.UnknownScenario(name)))

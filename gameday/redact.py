@@ -78,6 +78,11 @@ def write_text(path: Path, text: str, secrets: Iterable[str]) -> Path:
     return path
 
 
+def contains(text: str, secrets: Iterable[str]) -> bool:
+    """Whether `text` holds a secret in any of its forms."""
+    return any(form in text for secret in _usable(secrets) for form in _forms(secret))
+
+
 def leaks(paths: Iterable[Path], secrets: Iterable[str]) -> list[Path]:
     """The files among `paths` that contain a secret in any of its forms."""
     needles = [form.encode() for secret in _usable(secrets) for form in _forms(secret)]
