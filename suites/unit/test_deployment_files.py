@@ -48,3 +48,30 @@ def test_published_ports_bind_loopback_only() -> None:
     for name, service in compose()["services"].items():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_metrics_is_published_no_wider_than_the_readme_says() -> None:
+    """/metrics has no credential: the README and config/production.yml say it is for the
+    monitoring network only. So the app's port is on the project's network (where Prometheus
+    scrapes it) and published on the host's loopback alone, by no other service either."""
+    target = COMPOSE.parent
+    services = compose()["services"]
+    app = services["app-prod"]
+    assert app["ports"] == ["127.0.0.1:8080:8080"]
+    assert "network_mode" not in app and "networks" not in app  # the project's network only
+    for name, service in services.items():
+        if name != "app-prod":
+            assert not any(str(port).endswith(":8080") for port in service.get("ports", [])), name
+    loader = type("Override", (yaml.SafeLoader,), {})  # Compose's `!override` tag: the value
+    loader.add_constructor("!override", lambda load, node: load.construct_sequence(node))
+    drill = yaml.load((target / "gameday.override.yml").read_text(), loader)["services"]
+    assert drill["app-prod"]["ports"] == ["127.0.0.1:${APP_PORT:?}:8080"]
+    scrape = yaml.safe_load((target / "monitoring" / "prometheus.yml").read_text())
+    job = next(j for j in scrape["scrape_configs"] if j["job_name"] == "mobile-multimodal-app")
+    assert (job["metrics_path"], job["static_configs"][0]["targets"]) == (
+        "/metrics", ["app-prod:8080"])
+    readme = " ".join((target.parent / "README.md").read_text().split())
+    assert "`/metrics` has no credential of its own: it is for the monitoring network only" \
+        in readme
+    assert "/metrics, which is for the monitoring network only" in " ".join(
+        (target / "config" / "production.yml").read_text().replace("#", " ").split())
