@@ -9,6 +9,12 @@ delay and the target, restoring the stack against replacing it, and the model's 
 latency (median, p95) and resident memory after load.
 
     python bench/gameday.py [--scenario NAME ...] [--repeat N] [--inferences 300]
+                            [--load-rate R ...]
+
+With two or more --load-rate values (e.g. `--load-rate 0 --load-rate 50`), each scenario runs
+once at every rate in turn, repeat after repeat (interleaved, so that a machine that gets
+busier over time burdens both alike), and the wall time of each scenario (run and restore)
+is printed per rate with the ratio of the totals of the medians.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from gameday import catalog  # noqa: E402
 from gameday.journal import ALERT_TARGET_FACTOR, Figure, Journal, Result  # noqa: E402
 from gameday.lifecycle import Lifecycle  # noqa: E402
 from gameday.observers import ConsoleProgress, JournalFile  # noqa: E402
+from gameday.traffic import DEFAULT_RATE  # noqa: E402
 from reporting import REPORTS  # noqa: E402
 from reporting.journals import alert_ratio  # noqa: E402
 
@@ -90,27 +97,53 @@ def print_figures(journals: list[Journal]) -> None:
               f"max {max(ratios):.2f} (target <= {ALERT_TARGET_FACTOR:g})")
 
 
+def print_load_comparison(walls: dict[tuple[str, float], list[float]],
+                          rates: list[float]) -> None:
+    """Median wall seconds per scenario and rate; totals and their ratio to the first rate."""
+    print(f"\n{'scenario':32} " + " ".join(f"{f'{r:g}/s':>10}" for r in rates) + "   (median s)")
+    totals = dict.fromkeys(rates, 0.0)
+    for scenario in dict.fromkeys(name for name, _ in walls):
+        cells = []
+        for rate in rates:
+            value = median(walls.get((scenario, rate), []))
+            totals[rate] += value or 0.0
+            cells.append(f"{value:10.1f}" if value is not None else f"{'-':>10}")
+        print(f"{scenario:32} " + " ".join(cells))
+    base = totals[rates[0]] or 1.0
+    print(f"{'sum of medians':32} " + " ".join(f"{totals[r]:10.1f}" for r in rates))
+    print(f"{'ratio to ' + format(rates[0], 'g') + '/s':32} "
+          + " ".join(f"{totals[r] / base:10.2f}" for r in rates))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", default=[])
     parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario")
     parser.add_argument("--inferences", type=int, default=300)
     parser.add_argument("--time-compression", type=float, default=None)
+    parser.add_argument("--load-rate", type=float, action="append", default=[],
+                        help=f"inferences a second during each scenario (default {DEFAULT_RATE:g})")
     args = parser.parse_args()
+    rates = args.load_rate or [DEFAULT_RATE]
     chosen = [catalog.get(n) for n in args.scenario] or list(catalog.SCENARIOS)
 
     manager = StackManager(args.time_compression)
     journals = JournalFile(REPORTS / "journals")  # keeps them, figures included, in memory
     try:
         wall = time.monotonic()
+        walls: dict[tuple[str, float], list[float]] = {}
         for _ in range(args.repeat):
             for scenario in chosen:
-                try:
-                    Lifecycle(manager.get(), scenario,
-                              observers=(journals, ConsoleProgress())).run()
-                except Exception:  # the journal holds how it ended; bench goes on
-                    pass
-                manager.restore()
+                for rate in rates:
+                    started = time.monotonic()
+                    try:
+                        Lifecycle(manager.get(), scenario, load_rate=rate,
+                                  observers=(journals, ConsoleProgress())).run()
+                    except Exception:  # the journal holds how it ended; bench goes on
+                        pass
+                    manager.restore()
+                    walls.setdefault((scenario.name, rate), []).append(
+                        time.monotonic() - started)
         gameday_seconds = time.monotonic() - wall
         model = model_figures(manager.get().endpoints.app, args.inferences,
                               manager.get().api_key)
@@ -122,6 +155,8 @@ def main() -> int:
     print(f"\ngame day: {len(journals.kept)} scenario runs in {gameday_seconds:.1f} s wall time "
           f"(stack start {manager.figures['start'][0]:.1f} s included)")
     print_figures(journals.kept)
+    if len(rates) > 1:
+        print_load_comparison(walls, rates)
     print(f"stack: start {stack['start']:.1f} s, restore median {stack['restore'] or 0:.1f} s "
           f"({len(manager.figures['restore'])} restores), replace {stack['replace']:.1f} s "
           f"=> replace / restore {stack['replace'] / max(stack['restore'] or 0, 0.01):.0f}x")

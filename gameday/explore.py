@@ -2,13 +2,22 @@
 they do not contradict each other, with the service's promises checked after every step.
 Hypothesis shrinks a failing sequence to the fewest steps that still fail.
 
+Steps (rules): inject a fault, revert it (the safety net, as after an incident), run the
+runbook section that recovers it (when it is the only fault present: a section is written for
+one fault), send a burst of inferences, or wait for the alerts of the faults present.
+
 The promises (invariants):
 - /alive answers while the app's process runs;
-- an inference gets 200 while only PostgreSQL or Redis is impaired (the outbox's promise), and
-  never a 5xx while every dependency is healthy;
-- every acknowledged inference ends up in PostgreSQL exactly once, once everything is reverted;
-- once everything is reverted, the stack is back in steady state (healthy, no alert active)
-  within a budget.
+- an inference gets 200 while only PostgreSQL, Redis or the model file is impaired (the
+  outbox's and the verified model's promise), and never a 5xx while everything is healthy;
+- the alerts of the faults present fire within their budget (the lifecycle's own limit),
+  unless the app restarted since the fault came (then the alert's condition changed);
+- once everything is reverted, the stack is back in steady state (healthy, every alert
+  resolved) within a budget, and every acknowledged inference is in PostgreSQL exactly once.
+
+A failure is a ScenarioFailed with the same phases and categories as a scenario's, and the
+final (shrunk) sequence becomes a journal, so that it gets an incident report and an Allure
+result like any scenario.
 """
 
 from __future__ import annotations
@@ -16,26 +25,50 @@ from __future__ import annotations
 import base64
 import io
 import random
+import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from PIL import Image
 
-from fixtures.clients import stored_counts, wait_until
+from faults.base import Fault
+from fixtures import monitoring
+from fixtures.clients import PrometheusClient, stored_counts, wait_until
 from fixtures.stack import Stack
-from gameday.catalog import BY_NAME
+from gameday import runbook
+from gameday.catalog import BY_NAME, Scenario
+from gameday.journal import (
+    ALERT_LIMIT_FACTOR,
+    DETECT_BUDGET,
+    REAL,
+    RECOVER_BUDGET,
+    Category,
+    Failure,
+    Journal,
+    Phase,
+    PhaseRecord,
+    Result,
+)
+from gameday.lifecycle import ScenarioFailed
 
 STEADY_STATE_BUDGET = 90.0
 BURST = 10  # inferences per traffic step
+SCENARIO = "explore"  # the journal's scenario name for an exploration
 
 
 @dataclass(frozen=True)
 class Explorable:
     scenario: str  # whose fault, from the catalog
     target: str  # what it breaks: one fault per target at a time
-    dependency_only: bool  # the app stays up and must keep answering through the outbox
+    dependency_only: bool  # the app stays up and must keep answering (outbox, verified model)
+
+    @property
+    def entry(self) -> Scenario:
+        return BY_NAME[self.scenario]
 
 
 EXPLORABLE = (
@@ -46,6 +79,17 @@ EXPLORABLE = (
 )
 
 
+@dataclass
+class Present:
+    """A fault in place: what it is, when it came, and the app process it came to."""
+
+    explorable: Explorable
+    fault: Fault
+    injected_at: float
+    app_started: str  # the app container's StartedAt at injection
+    alerted: bool = False
+
+
 def _png(seed: int) -> str:
     buffer = io.BytesIO()
     rng = random.Random(seed)
@@ -54,36 +98,87 @@ def _png(seed: int) -> str:
 
 
 class FaultSequences(RuleBasedStateMachine):
-    """One instance explores one sequence; `stack` is set by the test before it runs."""
+    """One instance explores one sequence; `stack` is set by the test before it runs.
+    `last_steps` holds the steps of the latest sequence: after a failure, the shrunk one.
+    `rules_run` counts the steps taken, by rule: what a green exploration did try."""
 
     stack: Stack
+    last_steps: list[dict[str, Any]] = []
+    rules_run: Counter[str] = Counter()  # over every sequence since it was last reset
 
     def __init__(self) -> None:
         super().__init__()
-        self.active: dict[str, tuple[Explorable, object]] = {}
+        self.active: dict[str, Present] = {}
         self.acknowledged: set[str] = set()
+        self.steps: list[dict[str, Any]] = []
+        FaultSequences.last_steps = self.steps
         self.http = httpx.Client(base_url=self.stack.endpoints.app, timeout=8,
                                  headers=self.stack.endpoints.headers())
+        self.prometheus = PrometheusClient(self.stack.endpoints.prometheus)
+
+    def _step(self, text: str, started: float, output: str = "", ok: bool = True) -> None:
+        FaultSequences.rules_run[text.removeprefix("state.").split("(")[0]] += 1
+        self.steps.append({"line": len(self.steps) + 1, "command": text, "run": True,
+                           "phase": Phase.INJECT.value, "started": started,
+                           "seconds": round(time.time() - started, 3),
+                           "exit_code": 0 if ok else 1, "output": output})
+
+    def _app_started(self) -> str:
+        container = self.stack.container("app-prod")
+        return container.attrs["State"]["StartedAt"]
 
     # ---- rules ------------------------------------------------------------------------------
     @rule(choice=st.sampled_from(EXPLORABLE))
     def inject(self, choice: Explorable) -> None:
-        if choice.target in {e.target for e, _ in self.active.values()}:
+        if choice.target in {p.explorable.target for p in self.active.values()}:
             return  # contradicts a fault already present (same target)
-        fault = BY_NAME[choice.scenario].fault.build()
-        fault.inject(self.stack)
-        self.active[choice.scenario] = (choice, fault)
+        started = time.time()
+        app_started = self._app_started()
+        fault = choice.entry.fault.build()
+        said = fault.inject(self.stack)
+        self.active[choice.scenario] = Present(choice, fault, started, app_started)
+        self._step(f"state.inject({choice.scenario})", started, said)
 
     @precondition(lambda self: bool(self.active))
     @rule(data=st.data())
     def revert(self, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(sorted(self.active)))
-        _, fault = self.active.pop(name)
-        fault.revert(self.stack)
+        started = time.time()
+        self.active.pop(name).fault.revert(self.stack)
+        self._step(f"state.revert({name})", started)
+
+    @precondition(lambda self: len(self.active) == 1)
+    @rule()
+    def recover_by_runbook(self) -> None:
+        """The one fault present recovered by its runbook section's own commands; the fault's
+        residue must then be gone (no safety net is called)."""
+        name, present = next(iter(self.active.items()))
+        scenario = present.explorable.entry
+        started = time.time()
+        commands = runbook.commands(runbook.load(scenario.runbook), scenario.section)
+        for command in commands:
+            record = runbook.execute(self.stack, command)
+            if record.get("exit_code"):
+                self._step(f"state.recover_by_runbook({name})", started, record["output"], False)
+                raise ScenarioFailed(
+                    Phase.RECOVER, Category.RECOVERY_FAILED,
+                    f"{command.where(scenario.runbook)}: `{command.text}` exited "
+                    f"{record['exit_code']}: {record['output'].strip()[-300:]}")
+        try:
+            wait_until(lambda: not present.fault.residue(self.stack), timeout=RECOVER_BUDGET,
+                       what=f"{name} gone after its runbook")
+        except TimeoutError:
+            raise ScenarioFailed(Phase.RECOVER, Category.RECOVERY_FAILED,
+                                 f"{scenario.runbook} ({scenario.section}) ran, but "
+                                 f"{present.fault.residue(self.stack)}") from None
+        del self.active[name]
+        self._step(f"state.recover_by_runbook({name})", started,
+                   f"{len(commands)} commands of {scenario.runbook}")
 
     @rule()
     def traffic(self) -> None:
         """A burst of valid inferences; what the service promises depends on what is broken."""
+        started = time.time()
         answers = []
         for _ in range(BURST):
             try:
@@ -94,30 +189,93 @@ class FaultSequences(RuleBasedStateMachine):
                     self.acknowledged.add(answer.json()["request_id"])
             except httpx.HTTPError as error:
                 answers.append(type(error).__name__)
-        if all(e.dependency_only for e, _ in self.active.values()):
-            failed = [a for a in answers if a != 200]
-            assert not failed, (f"inferences failed while only {sorted(self.active) or 'nothing'} "
-                                f"was broken: {failed}")
+        promised = all(p.explorable.dependency_only for p in self.active.values())
+        failed = [a for a in answers if a != 200] if promised else []
+        self._step("state.traffic()", started, f"answers: {answers}", ok=not failed)
+        if failed:
+            raise ScenarioFailed(Phase.VALIDATE, Category.USER_IMPACT,
+                                 f"inferences failed while only "
+                                 f"{sorted(self.active) or 'nothing'} was broken: {failed}")
+
+    @precondition(lambda self: any(p.explorable.entry.alerts and not p.alerted
+                                   for p in self.active.values()))
+    @rule()
+    def await_alerts(self) -> None:
+        """Let time pass until the present faults' alerts are due, and see them fire."""
+        started = time.time()
+        fired = self._alerts_fired(wait=True)
+        self._step("state.await_alerts()", started, f"firing: {fired}")
 
     # ---- invariants and the end -------------------------------------------------------------
     @invariant()
+    def alerts_fire_within_budget(self) -> None:
+        self._alerts_fired(wait=False)
+
+    @invariant()
     def alive_while_running(self) -> None:
-        """/alive answers while the process runs (a restart in progress gets a moment)."""
-        if any(e.target == "app" for e, _ in self.active.values()):
+        """/alive answers while the app's process runs (a restart in progress gets a moment)."""
+        if any(p.explorable.target == "app" for p in self.active.values()):
             return
-        if self.stack.container("app-prod").status == "running":
+        if self.stack.container("app-prod").status != "running":
+            return
+        try:
             wait_until(lambda: self.http.get("/alive").status_code == 200, timeout=15,
                        what="/alive answering while the app runs")
+        except TimeoutError:
+            raise ScenarioFailed(Phase.VALIDATE, Category.USER_IMPACT,
+                                 "/alive did not answer while the app's process ran") from None
 
     def teardown(self) -> None:
         try:
-            for _, fault in self.active.values():
-                fault.revert(self.stack)
+            for present in self.active.values():  # the safety net, not a step of the sequence
+                present.fault.revert(self.stack)
             self.active.clear()
-            self.stack.wait_healthy(timeout=STEADY_STATE_BUDGET)
+            try:
+                self.stack.wait_healthy(timeout=STEADY_STATE_BUDGET)
+            except TimeoutError as error:
+                raise ScenarioFailed(Phase.RESIDUE, Category.RESIDUE,
+                                     f"not back to steady state {STEADY_STATE_BUDGET:.0f}s after "
+                                     f"every fault was reverted: {error}") from None
             self._all_stored()
         finally:
             self.http.close()
+
+    def _alerts_fired(self, wait: bool) -> list[str]:
+        """Each present fault's alerts firing once its budget has passed (with wait, waits
+        for that). A fault whose app restarted since it came, or any fault while the app's
+        own process is faulted, is not judged: the alert's condition changed."""
+        if any(p.explorable.target == "app" for p in self.active.values()):
+            return []
+        app_started = self._app_started()
+        fired = []
+        for name, present in self.active.items():
+            if present.alerted:
+                continue
+            if present.app_started != app_started:
+                present.alerted = True  # not judged: the app restarted since the fault came
+                continue
+            for alert in present.explorable.entry.alerts:
+                deadline = present.injected_at + self._alert_budget(present, alert)
+                if not wait and time.time() < deadline:
+                    continue
+                try:
+                    wait_until(lambda a=alert: self.prometheus.alert_state(a) == "firing",
+                               timeout=max(deadline - time.time(), 0.5), interval=0.5,
+                               what=f"{alert} firing")
+                except TimeoutError:
+                    raise ScenarioFailed(
+                        Phase.ALERT, Category.ALERT_MISSING,
+                        f"{alert} not firing {time.time() - present.injected_at:.1f}s after "
+                        f"{name} was injected (budget {deadline - present.injected_at:.1f}s; "
+                        f"state: {self.prometheus.alert_state(alert)})") from None
+                fired.append(alert)
+            present.alerted = True
+        return fired
+
+    def _alert_budget(self, present: Present, alert: str) -> float:
+        expected = monitoring.expected_alert_delay(self.stack.rules, alert,
+                                                   self.stack.compression)
+        return ALERT_LIMIT_FACTOR * expected + present.explorable.entry.detect_budget
 
     def _all_stored(self) -> None:
         wanted = sorted(self.acknowledged)
@@ -132,10 +290,47 @@ class FaultSequences(RuleBasedStateMachine):
                                timeout=30, what="acknowledged stored")
         except TimeoutError:
             lost = sorted(set(wanted) - set(counts()))
-            raise AssertionError(f"{len(lost)} acknowledged inferences never reached "
+            raise ScenarioFailed(Phase.VALIDATE, Category.DATA_LOST,
+                                 f"{len(lost)} acknowledged inferences never reached "
                                  f"PostgreSQL, e.g. {lost[:3]}") from None
-        assert all(n == 1 for n in found.values()), "an inference was stored twice"
+        twice = sorted(key for key, n in found.items() if n != 1)
+        if twice:
+            raise ScenarioFailed(Phase.VALIDATE, Category.DATA_LOST,
+                                 f"{len(twice)} inferences stored more than once, e.g. {twice[:3]}")
 
 
-def replay_command(seed: int | None, examples: int) -> str:
-    return f"make explore examples={examples}" + (f" seed={seed}" if seed is not None else "")
+def replay_command(seed: int | None, examples: int, variant: str | None = None) -> str:
+    return (f"make explore examples={examples}" + (f" seed={seed}" if seed is not None else "")
+            + (f" variant={variant}" if variant else ""))
+
+
+def journal_of(run_id: str, compression_factor: float, examples: int, variant: str | None,
+               started: float, error: BaseException | None, replay: str,
+               steps: list[dict[str, Any]]) -> Journal:
+    """The exploration as a journal: its steps are the last (on failure, the shrunk) sequence,
+    in `commands`; a failure keeps the phase and category the sequence failed in."""
+    steps = steps if error is not None else []
+    ended = time.time()
+    failure = None
+    if isinstance(error, ScenarioFailed):
+        failure = Failure(error.phase, error.category, f"{error.message}\nreplay: {replay}")
+    elif error is not None:
+        failure = Failure(Phase.SUITE, Category.SUITE, f"{error!r}\nreplay: {replay}")
+    sequence = " → ".join(s["command"].removeprefix("state.") for s in steps)
+    tried = ", ".join(f"{rule} ×{n}" for rule, n in sorted(FaultSequences.rules_run.items()))
+    journal = Journal(
+        scenario=SCENARIO, run_id=run_id, variant=variant or REAL,
+        title=f"Random fault sequences: {examples} examples of up to 6 steps",
+        fault=sequence or f"every sequence kept the promises (steps: {tried or 'none'})",
+        runbook="the sequence",
+        section="", compression_factor=compression_factor,
+        compression_reason=monitoring.FACTOR_REASON, commands=steps, injection=replay,
+        budgets={"detect": DETECT_BUDGET, "recover": STEADY_STATE_BUDGET})
+    journal.phases.append(PhaseRecord(Phase.INJECT, started, ended, round(ended - started, 3),
+                                      ok=failure is None))
+    if failure is not None:
+        journal.failure = failure
+        journal.result = Result.FAILED if failure.category.product_defect else Result.BROKEN
+    else:
+        journal.result = Result.PASSED
+    return journal

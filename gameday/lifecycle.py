@@ -39,7 +39,6 @@ from gameday.traffic import DEFAULT_RATE, Load, impact
 STEADY_STATE_CHECKS = ("health", "ready", "prometheus-up")
 NOTIFICATION_TIMEOUT = 30.0
 LOAD_MAX_SECONDS = 600.0  # the load stops by itself after this, whatever happens
-COMMAND_TIMEOUT = 90.0  # a runbook line that hangs longer than this has failed
 
 
 class ScenarioFailed(AssertionError):
@@ -186,8 +185,8 @@ class Lifecycle:
         def all_seen() -> bool:
             for signal in scenario.detect:
                 if str(signal) not in found:
-                    hit = self.prober.first(self.injected_at,
-                                            lambda o, s=signal: s.matches(o.endpoint, o.ok, o.body))
+                    hit = self.prober.first(self.injected_at, lambda o, s=signal: s.matches(
+                        o.endpoint, o.ok, o.body, o.seconds))
                     if hit:
                         found[str(signal)] = hit.at - self.injected_at
             return len(found) == len(scenario.detect)
@@ -375,17 +374,10 @@ class Lifecycle:
         records = []
         for command in commands:
             where = command.where(name)
-            record: dict[str, Any] = {"line": command.line, "command": command.text,
-                                      "run": command.runnable, "phase": phase.value}
-            if not command.runnable:
-                record["why"] = "marked for another deployment"
-            else:
-                record["started"] = time.time()
-                result = self.stack.toolbox(command.text, timeout=COMMAND_TIMEOUT)
-                record.update(exit_code=result.exit_code, seconds=round(result.seconds, 3),
-                              output=result.output[-4000:])
+            record = {**runbook.execute(self.stack, command), "phase": phase.value}
+            if command.runnable:
                 self._attach(f"{where} $ {command.text[:60]}",
-                             f"$ {command.text}\n{result.output}\n[exit {result.exit_code}]")
+                             f"$ {command.text}\n{record['output']}\n[exit {record['exit_code']}]")
             records.append(record)
             self.journal.commands.append(record)
             if record.get("exit_code"):

@@ -30,6 +30,7 @@ class Observation:
     status: int | None
     body: str
     request_id: str | None = None
+    seconds: float = 0.0  # from the request to its answer (or its error)
 
 
 class Prober:
@@ -58,6 +59,7 @@ class Prober:
         self._thread.join(timeout=10)
 
     def _probe(self, client: httpx.Client, endpoint: str) -> Observation:
+        started = time.monotonic()
         try:
             if endpoint == "inference":
                 key = self.api_key()
@@ -71,10 +73,12 @@ class Prober:
             if endpoint == "inference" and response.status_code == 200:
                 request_id = response.json().get("request_id")
             return Observation(time.time(), endpoint, response.status_code == 200,
-                               response.status_code, response.text[:400], request_id)
+                               response.status_code, response.text[:400], request_id,
+                               round(time.monotonic() - started, 4))
         except httpx.HTTPError as error:
             message = f"{type(error).__name__}: {error}"
-            return Observation(time.time(), endpoint, False, None, message)
+            return Observation(time.time(), endpoint, False, None, message,
+                               seconds=round(time.monotonic() - started, 4))
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_seconds

@@ -8,13 +8,19 @@ A command is one line, a line continued with a backslash, or a compound statemen
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fixtures.stack import Stack
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "target" / "runbooks"
 OTHER_DEPLOYMENT = re.compile(r"#\s*(kubernetes|host) only\s*$")
 _OPENERS = re.compile(r"^\s*(until|while|for|if|case)\b")
 _CLOSERS = re.compile(r"(^|;|\s)(done|fi|esac)\s*(;|$|\||&|>)")
+COMMAND_TIMEOUT = 90.0  # a runbook line that hangs longer than this has failed
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,20 @@ def commands(text: str, heading: str) -> list[Command]:
         found.append(Command(joined.strip(), pending_line, not OTHER_DEPLOYMENT.search(joined)))
         pending = []
     return found
+
+
+def execute(stack: Stack, command: Command) -> dict[str, Any]:
+    """Type one command into the operator toolbox; the record the journal keeps of it."""
+    record: dict[str, Any] = {"line": command.line, "command": command.text,
+                              "run": command.runnable}
+    if not command.runnable:
+        record["why"] = "marked for another deployment"
+        return record
+    record["started"] = time.time()
+    result = stack.toolbox(command.text, timeout=COMMAND_TIMEOUT)
+    record.update(exit_code=result.exit_code, seconds=round(result.seconds, 3),
+                  output=result.output[-4000:])
+    return record
 
 
 def load(name: str) -> str:
