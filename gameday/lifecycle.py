@@ -86,7 +86,7 @@ class Lifecycle:
             budgets={"detect": scenario.detect_budget, "recover": scenario.recover_budget},
         )
         self.load = (Load(stack.endpoints.app, load_rate, max_seconds=LOAD_MAX_SECONDS,
-                          api_keys_file=stack.endpoints.api_keys_file)
+                          api_keys_file=stack.endpoints.api_keys_file, directory=stack.workdir)
                      if load_rate > 0 else None)
         self.t0 = 0.0  # when the prober started
         self.injected_at = 0.0

@@ -49,11 +49,15 @@ class Load:
     """A bounded load in a subprocess; a context manager that always stops it."""
 
     def __init__(self, base_url: str, rate: float, max_seconds: float,
-                 headers: dict[str, str] | None = None, api_keys_file: str | None = None) -> None:
+                 headers: dict[str, str] | None = None, api_keys_file: str | None = None,
+                 directory: Path | None = None) -> None:
         self.base_url, self.rate, self.max_seconds = base_url, rate, max_seconds
         self.headers = headers or {}
         self.api_keys_file = api_keys_file  # its line 1 is the key, followed through rotations
-        self.out = Path(tempfile.mkstemp(prefix="gameday-load-", suffix=".jsonl")[1])
+        # In the run's work directory when given: if this process is killed, the sweep of its
+        # run removes the record too.
+        self.out = Path(tempfile.mkstemp(prefix="gameday-load-", suffix=".jsonl",
+                                         dir=directory)[1])
         self.process: subprocess.Popen | None = None
         self.requests: list[Request] = []
 
