@@ -82,6 +82,39 @@ def inference_counts(app: str) -> Counter[str]:
     return counts
 
 
+def gauge(text: str, name: str) -> float:
+    return next(float(line.split()[1]) for line in text.splitlines()
+                if line.startswith(f"{name} "))
+
+
+class MemoryWatch:
+    """The app's resident memory, as /metrics reports it, sampled while the flood runs."""
+
+    def __init__(self, app: str) -> None:
+        self.app, self.peak, self.limit = app, 0.0, 0.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        with httpx.Client(timeout=5) as http:
+            while not self.stop.is_set():
+                try:
+                    text = http.get(f"{self.app}/metrics").text
+                    self.peak = max(self.peak, gauge(text, "process_resident_memory_bytes"))
+                    self.limit = gauge(text, "app_memory_limit_bytes")
+                except (httpx.HTTPError, StopIteration):
+                    pass  # a figure only: a missed sample is not a finding
+                self.stop.wait(0.25)
+
+    def __enter__(self) -> MemoryWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
 def flood(app: str, headers: dict[str, str], jpeg: bytes) -> tuple[list[Answer], float]:
     """CLIENTS threads; the first CLIENTS requests go at once, the rest at RATE per second,
     until MAX_REQUESTS are sent or MAX_SECONDS pass. Returns the answers and the duration."""
@@ -103,8 +136,8 @@ def flood(app: str, headers: dict[str, str], jpeg: bytes) -> tuple[list[Answer],
                 if at >= deadline:
                     return
                 time.sleep(max(0.0, at - time.monotonic()))  # the bounded rate, not a wait
-                image = base64.b64encode(numbered(jpeg, number)).decode()
-                body = f'{{"task": "captioning", "image": "{image}"}}'
+                body = (b'{"task": "captioning", "image": "'
+                        + base64.b64encode(numbered(jpeg, number)) + b'"}')
                 try:
                     response = http.post(f"{app}/model/inference", content=body)
                     answer = Answer(response.status_code, response.headers.get("retry-after"),
@@ -123,15 +156,20 @@ def flood(app: str, headers: dict[str, str], jpeg: bytes) -> tuple[list[Answer],
 def test_a_flood_of_the_largest_images_gets_503s_and_no_oom_kill(stack) -> None:
     app = stack.endpoints.app
     jpeg = largest_valid_jpeg(SERVER["max_image_bytes"], SERVER["max_image_pixels"])
-    assert Image.open(io.BytesIO(jpeg)).size[0] * Image.open(io.BytesIO(jpeg)).size[1] \
-        <= SERVER["max_image_pixels"]
+    width, height = Image.open(io.BytesIO(jpeg)).size
+    assert width * height <= SERVER["max_image_pixels"] < (width + 1) * (height + 1)
     before, counted_before = Life.of(stack.container("app-prod")), inference_counts(app)
+    rss_before = gauge(httpx.get(f"{app}/metrics", timeout=10).text,
+                       "process_resident_memory_bytes")
 
-    answers, seconds = flood(app, stack.endpoints.headers(), jpeg)
+    with MemoryWatch(app) as memory:
+        answers, seconds = flood(app, stack.endpoints.headers(), jpeg)
 
     statuses = Counter(a.status for a in answers)
     print(f"flood: {len(answers)} requests of {len(jpeg) / 2**20:.1f} MiB JPEGs in {seconds:.1f}s "
-          f"from {CLIENTS} clients (admission {CAPACITY}): {dict(sorted(statuses.items()))}")
+          f"from {CLIENTS} clients (admission {CAPACITY}): {dict(sorted(statuses.items()))}; "
+          f"RSS {rss_before / 2**20:.0f} MiB before, peak {memory.peak / 2**20:.0f} MiB "
+          f"of a {memory.limit / 2**20:.0f} MiB limit")
     odd = [a for a in answers if a.status not in (200, 503)]
     assert not odd, f"answers other than 200 and 503: {Counter(odd).most_common(5)}"
     refused = [a for a in answers if a.status == 503]
