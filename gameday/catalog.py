@@ -189,6 +189,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         key_step="cp /app/release/docker-compose.yml",
     ),
     Scenario(
+        name="memory-climb",
+        title="A release raises the upload cache to most of the memory limit; a burst of "
+              "distinct photos fills it and the memory stays resident",
+        fault=fault("cache_release", field="server.upload_cache_mb", value=864, photos=406,
+                    side=1600),
+        detect=(Signal("ready", "memory"),),
+        evidence=(Evidence("injection", r"'app_upload_cache_bytes': 8[67]\d\b"),),
+        may_fail_seconds=5.0,  # the release's restart, at most
+        alerts=("HighMemoryUsage", "CriticalMemoryUsage"),
+        section="Scenario 2: memory stays high after a release or a burst (a cache, a leak)",
+        key_step="docker-compose restart app-prod",
+    ),
+    Scenario(
         name="model-corruption",
         title="The model file is corrupted on its volume; the verified model keeps serving",
         fault=fault("corrupt_model", offset=256, length=64),
@@ -387,12 +400,6 @@ SCENARIOS: tuple[Scenario, ...] = (
 # Alerts that no scenario fires end to end yet, and why (a test keeps this list and the
 # catalog in step: every alert of ALERTS is fired by a scenario or named here).
 UNPROVEN: dict[str, str] = {
-    "HighMemoryUsage": "no scenario yet: admission bounds the service's memory (peak ~72% of "
-                       "the limit by design); a real climb needs a release raising the "
-                       "concurrency under a load of full-resolution images (oom fires it only "
-                       "as collateral)",
-    "CriticalMemoryUsage": "as HighMemoryUsage; holding 95% of the limit without an OOM kill "
-                           "needs a finer load than the drill has",
     "HighCPUUsage": "no scenario yet: more than 0.9 core for 5 minutes (20 s compressed) needs a "
                     "sustained heavy-image load, on 2 cores shared with another stack",
     "DiskSpaceLow": "cannot see the service's volumes: node-exporter watches only its own root "
