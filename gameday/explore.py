@@ -5,6 +5,9 @@ Hypothesis shrinks a failing sequence to the fewest steps that still fail.
 Steps (rules): inject a fault, revert it (the safety net, as after an incident), run the
 runbook section that recovers it (when it is the only fault present: a section is written for
 one fault), send a burst of inferences, or wait for the alerts of the faults present.
+Hypothesis orders rules by their number of arguments, then by name, and shrinks a step toward
+the first: the cheap `burst` is named to come before the slow runbook and alert waits, so that
+shrinking tries the quick candidates first.
 
 The promises (invariants):
 - /alive answers while the app's process runs;
@@ -25,6 +28,7 @@ from __future__ import annotations
 import base64
 import io
 import random
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -118,6 +122,8 @@ class FaultSequences(RuleBasedStateMachine):
 
     def _step(self, text: str, started: float, output: str = "", ok: bool = True) -> None:
         FaultSequences.rules_run[text.removeprefix("state.").split("(")[0]] += 1
+        print(f"[explore] {text} {'ok' if ok else 'FAILED'} ({time.time() - started:.1f}s)",
+              file=sys.stderr, flush=True)  # so that a long exploration shows where it is
         self.steps.append({"line": len(self.steps) + 1, "command": text, "run": True,
                            "phase": Phase.INJECT.value, "started": started,
                            "seconds": round(time.time() - started, 3),
@@ -176,7 +182,7 @@ class FaultSequences(RuleBasedStateMachine):
                    f"{len(commands)} commands of {scenario.runbook}")
 
     @rule()
-    def traffic(self) -> None:
+    def burst(self) -> None:
         """A burst of valid inferences; what the service promises depends on what is broken."""
         started = time.time()
         answers = []
@@ -191,7 +197,7 @@ class FaultSequences(RuleBasedStateMachine):
                 answers.append(type(error).__name__)
         promised = all(p.explorable.dependency_only for p in self.active.values())
         failed = [a for a in answers if a != 200] if promised else []
-        self._step("state.traffic()", started, f"answers: {answers}", ok=not failed)
+        self._step("state.burst()", started, f"answers: {answers}", ok=not failed)
         if failed:
             raise ScenarioFailed(Phase.VALIDATE, Category.USER_IMPACT,
                                  f"inferences failed while only "
@@ -200,11 +206,11 @@ class FaultSequences(RuleBasedStateMachine):
     @precondition(lambda self: any(p.explorable.entry.alerts and not p.alerted
                                    for p in self.active.values()))
     @rule()
-    def await_alerts(self) -> None:
+    def wait_for_alerts(self) -> None:
         """Let time pass until the present faults' alerts are due, and see them fire."""
         started = time.time()
         fired = self._alerts_fired(wait=True)
-        self._step("state.await_alerts()", started, f"firing: {fired}")
+        self._step("state.wait_for_alerts()", started, f"firing: {fired}")
 
     # ---- invariants and the end -------------------------------------------------------------
     @invariant()
@@ -230,8 +236,11 @@ class FaultSequences(RuleBasedStateMachine):
             for present in self.active.values():  # the safety net, not a step of the sequence
                 present.fault.revert(self.stack)
             self.active.clear()
+            started = time.time()
             try:
                 self.stack.wait_healthy(timeout=STEADY_STATE_BUDGET)
+                print(f"[explore] sequence over: steady state again after "
+                      f"{time.time() - started:.1f}s", file=sys.stderr, flush=True)
             except TimeoutError as error:
                 raise ScenarioFailed(Phase.RESIDUE, Category.RESIDUE,
                                      f"not back to steady state {STEADY_STATE_BUDGET:.0f}s after "
