@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import threading
 import time
 import uuid
@@ -117,6 +119,7 @@ class Database:
         # writes they would report the queue, not the database. Concurrent probes share one.
         self._prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-probe")
         self._probe: Future[None] | None = None
+        self._probe_deadline = 0.0  # when the probe in flight has taken too long
         self._probe_conn: psycopg.Connection | None = None
         # Connecting may take connect_timeout; allow one more second for the query itself.
         self._op_timeout = max(2, math.ceil(cfg.connect_timeout_seconds)) + 1.0
@@ -270,16 +273,32 @@ class Database:
         with self._lock:
             if self._probe is None or self._probe.done():
                 self._probe = self._prober.submit(self._ping)
-            probe = self._probe
+                self._probe_deadline = time.monotonic() + self._op_timeout
+            probe, deadline = self._probe, self._probe_deadline
         try:
-            probe.result(timeout=self._op_timeout)
+            # A check that joins a probe in flight waits only for what is left of its time.
+            probe.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             error = f"no answer from the database within {self._op_timeout:.0f} s"
+            self._abort_probe()
             self._down(TimeoutError(error), attempt=False)
             return {"status": "fail", "error": f"database unavailable: {error}"}
         except (Unavailable, psycopg.Error) as exc:
             return {"status": "fail", "error": f"database unavailable: {_one_line(exc)}"}
         return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+    def _abort_probe(self) -> None:
+        """Cut the probe's connection: a server that ACKs but never answers (paused, or a link
+        that drops data without closing) would hold SELECT 1, and with it every later probe and
+        reconnection attempt, until TCP gives up. The probe then fails and the next reconnects."""
+        conn = self._probe_conn
+        if conn is None or conn.closed:
+            return
+        try:
+            with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, psycopg.Error):
+            pass  # already closed: the probe is failing by itself
 
     def close(self) -> None:
         self._workers.shutdown(wait=False, cancel_futures=True)
