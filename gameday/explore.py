@@ -4,19 +4,20 @@ Hypothesis shrinks a failing sequence to the fewest steps that still fail.
 
 Steps (rules): inject a fault, revert it (the safety net, as after an incident), run the
 runbook section that recovers it (when it is the only fault present: a section is written for
-one fault), send a burst of inferences, or wait for the alerts of the faults present.
-Hypothesis orders rules by their number of arguments, then by name, and shrinks a step toward
-the first: the cheap `burst` is named to come before the slow runbook and alert waits, so that
-shrinking tries the quick candidates first.
+one fault), or wait for the alerts of the faults present.
 
-The promises (invariants):
-- /alive answers while the app's process runs;
-- an inference gets 200 while only PostgreSQL, Redis or the model file is impaired (the
-  outbox's and the verified model's promise), and never a 5xx while everything is healthy;
+The promises (invariants, checked after every step):
+- while only PostgreSQL or the model file is impaired (the outbox's and the verified model's
+  promise) or nothing is, /alive answers and a burst of valid inferences all get 200;
+  a model file that went bad before the app last started is no longer such a fault (a start
+  with a bad file fails, as the runbook says), nor is the app's own process;
 - the alerts of the faults present fire within their budget (the lifecycle's own limit),
   unless the app restarted since the fault came (then the alert's condition changed);
 - once everything is reverted, the stack is back in steady state (healthy, every alert
   resolved) within a budget, and every acknowledged inference is in PostgreSQL exactly once.
+
+The burst is an invariant rather than a step so that a broken promise shows right after the
+step that broke it: a build without the outbox fails at `inject(db-down)` itself.
 
 A failure is a ScenarioFailed with the same phases and categories as a scenario's, and the
 final (shrunk) sequence becomes a journal, so that it gets an incident report and an Allure
@@ -60,7 +61,8 @@ from gameday.journal import (
 from gameday.lifecycle import ScenarioFailed
 
 STEADY_STATE_BUDGET = 90.0
-BURST = 10  # inferences per traffic step
+ALIVE_BUDGET = 60.0  # a restart after a crash loop waits out Docker's restart back-off
+BURST = 5  # inferences after every step
 SCENARIO = "explore"  # the journal's scenario name for an exploration
 
 
@@ -181,28 +183,6 @@ class FaultSequences(RuleBasedStateMachine):
         self._step(f"state.recover_by_runbook({name})", started,
                    f"{len(commands)} commands of {scenario.runbook}")
 
-    @rule()
-    def burst(self) -> None:
-        """A burst of valid inferences; what the service promises depends on what is broken."""
-        started = time.time()
-        answers = []
-        for _ in range(BURST):
-            try:
-                answer = self.http.post("/model/inference", json={
-                    "image": _png(random.getrandbits(40)), "task": "captioning"})
-                answers.append(answer.status_code)
-                if answer.status_code == 200:
-                    self.acknowledged.add(answer.json()["request_id"])
-            except httpx.HTTPError as error:
-                answers.append(type(error).__name__)
-        promised = all(p.explorable.dependency_only for p in self.active.values())
-        failed = [a for a in answers if a != 200] if promised else []
-        self._step("state.burst()", started, f"answers: {answers}", ok=not failed)
-        if failed:
-            raise ScenarioFailed(Phase.VALIDATE, Category.USER_IMPACT,
-                                 f"inferences failed while only "
-                                 f"{sorted(self.active) or 'nothing'} was broken: {failed}")
-
     @precondition(lambda self: any(p.explorable.entry.alerts and not p.alerted
                                    for p in self.active.values()))
     @rule()
@@ -218,18 +198,47 @@ class FaultSequences(RuleBasedStateMachine):
         self._alerts_fired(wait=False)
 
     @invariant()
-    def alive_while_running(self) -> None:
-        """/alive answers while the app's process runs (a restart in progress gets a moment)."""
-        if any(p.explorable.target == "app" for p in self.active.values()):
+    def serves_inferences(self) -> None:
+        """While only dependencies are impaired, /alive answers and valid inferences get 200."""
+        if not self._serving_promised():
             return
-        if self.stack.container("app-prod").status != "running":
-            return
-        try:
-            wait_until(lambda: self.http.get("/alive").status_code == 200, timeout=15,
-                       what="/alive answering while the app runs")
+        started = time.time()
+        try:  # a process the restart policy or a revert just started gets a moment
+            wait_until(self._alive, timeout=ALIVE_BUDGET, what="/alive answering")
         except TimeoutError:
+            self._step("check: /alive", started, "no answer", ok=False)
             raise ScenarioFailed(Phase.VALIDATE, Category.USER_IMPACT,
-                                 "/alive did not answer while the app's process ran") from None
+                                 f"/alive did not answer within {ALIVE_BUDGET:.0f}s while only "
+                                 f"{sorted(self.active) or 'nothing'} was broken") from None
+        answers = [self._infer() for _ in range(BURST)]
+        failed = [a for a in answers if a != 200]
+        if failed:
+            self._step("check: inferences served", started, f"answers: {answers}", ok=False)
+            raise ScenarioFailed(Phase.VALIDATE, Category.USER_IMPACT,
+                                 f"inferences failed while only "
+                                 f"{sorted(self.active) or 'nothing'} was broken: {failed}")
+
+    def _serving_promised(self) -> bool:
+        app_started = self._app_started()
+        return all(p.explorable.dependency_only
+                   and not (p.explorable.target == "model" and p.app_started != app_started)
+                   for p in self.active.values())
+
+    def _alive(self) -> bool:
+        try:
+            return self.http.get("/alive").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _infer(self) -> int | str:
+        try:
+            answer = self.http.post("/model/inference", json={
+                "image": _png(random.getrandbits(40)), "task": "captioning"})
+        except httpx.HTTPError as error:
+            return type(error).__name__
+        if answer.status_code == 200:
+            self.acknowledged.add(answer.json()["request_id"])
+        return answer.status_code
 
     def teardown(self) -> None:
         try:

@@ -23,9 +23,9 @@ def _step(line: int, command: str, at: float, ok: bool = True) -> dict:
 
 
 def shrunk() -> list[dict]:
-    return [_step(1, "state.burst()", NEW_START + 1),
+    return [_step(1, "state.inject(model-corruption)", NEW_START + 1),
             _step(2, "state.inject(db-down)", NEW_START + 2),
-            _step(3, "state.burst()", NEW_START + 3)]
+            _step(3, "check: inferences served", NEW_START + 3, ok=False)]
 
 
 def failed_exploration() -> Journal:
@@ -41,7 +41,7 @@ def test_a_failed_sequence_keeps_its_steps_category_and_replay() -> None:
     assert journal.failure.category is Category.USER_IMPACT
     assert journal.failure.phase is Phase.VALIDATE
     assert REPLAY in journal.failure.message
-    assert journal.fault == "burst() → inject(db-down) → burst()"
+    assert journal.fault == "inject(model-corruption) → inject(db-down) → check: inferences served"
     assert Journal.from_dict(json.loads(journal.to_json())) == journal
 
 
@@ -60,7 +60,8 @@ def test_a_green_exploration_has_no_steps_to_blame() -> None:
 def test_incident_report_lists_the_sequence_in_order(root) -> None:
     incident.write(failed_exploration(), root)
     md = (root / "incidents" / NEW_RUN / f"{SCENARIO}.md").read_text()
-    steps = [md.index(text) for text in ("state.burst()", "state.inject(db-down)")]
+    steps = [md.index(text) for text in ("state.inject(model-corruption)",
+                                         "state.inject(db-down)", "check: inferences")]
     assert steps == sorted(steps)
     assert "user-impact" in md and REPLAY in md
 
