@@ -50,7 +50,7 @@ def test_shards_run_the_game_day_and_upload_always(workflow) -> None:
 
 def test_one_job_merges_the_shards_then_reports_and_uploads_always(workflow) -> None:
     job = workflow["jobs"]["report"]
-    assert job["needs"] == "gameday" and job["if"] == "always()"
+    assert job["needs"] == ["gameday", "explore"] and job["if"] == "always()"
     steps = job["steps"]
     runs = [(i, s.get("run", "")) for i, s in enumerate(steps)]
     download = next(i for i, s in enumerate(steps)
@@ -72,3 +72,18 @@ def test_one_job_merges_the_shards_then_reports_and_uploads_always(workflow) -> 
 def test_every_broken_variant_runs_nightly(workflow) -> None:
     steps = workflow["jobs"]["variants"]["steps"]
     assert any(s.get("run", "").strip() == "make variants" for s in steps)
+
+
+def test_the_exploration_runs_after_the_game_day_with_its_own_budget(workflow) -> None:
+    job = workflow["jobs"]["explore"]
+    assert job["needs"] == "gameday" and job["if"] == "always()"
+    assert 0 < job["timeout-minutes"] <= 30
+    steps = job["steps"]
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == "reports/hypothesis"  # failing examples, night to night
+    assert any(s.get("run", "").startswith("make explore") and "--run-id" in s["run"]
+               for s in steps)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()" and "reports/journals" in upload["with"]["path"].split()
+    report = workflow["jobs"]["report"]["steps"]
+    assert any(s.get("with", {}).get("name") == upload["with"]["name"] for s in report)
