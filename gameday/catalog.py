@@ -202,6 +202,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         key_step="docker-compose restart app-prod",
     ),
     Scenario(
+        name="cpu-saturation",
+        title="A release raises the pixel limit; a client app's full-resolution screenshots "
+              "saturate the service's CPU",
+        fault=fault("pixel_release", field="server.max_image_pixels", value=25_000_000,
+                    width=6000, height=4000, clients=4),
+        detect=(),  # answers slow down, none fails for sure: the uploads answered are evidence
+        evidence=(Evidence("injection", r"answered so far: \{200: "),),
+        allowed_alerts=("HighInferenceLatency",),
+        alerts=("HighCPUUsage",),
+        section="Scenario 4: CPU saturated",
+        key_step="cp /app/release/config/production.yml config/production.yml",
+    ),
+    Scenario(
         name="model-corruption",
         title="The model file is corrupted on its volume; the verified model keeps serving",
         fault=fault("corrupt_model", offset=256, length=64),
@@ -400,8 +413,6 @@ SCENARIOS: tuple[Scenario, ...] = (
 # Alerts that no scenario fires end to end yet, and why (a test keeps this list and the
 # catalog in step: every alert of ALERTS is fired by a scenario or named here).
 UNPROVEN: dict[str, str] = {
-    "HighCPUUsage": "no scenario yet: more than 0.9 core for 5 minutes (20 s compressed) needs a "
-                    "sustained heavy-image load, on 2 cores shared with another stack",
     "DiskSpaceLow": "cannot see the service's volumes: node-exporter watches only its own root "
                     "filesystem, and a size-limited data volume needs tmpfs (not durable, "
                     "against the outbox) or a loop mount (root on the host)",
