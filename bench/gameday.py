@@ -27,7 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+# As pytest's pythonpath (pyproject.toml): the project, and the service the faults build on.
+sys.path[:0] = [str(ROOT), str(ROOT / "target" / "service")]
 
 from fixtures.clients import AppClient  # noqa: E402
 from fixtures.stack_manager import StackManager  # noqa: E402
@@ -139,8 +141,8 @@ def main() -> int:
                     try:
                         Lifecycle(manager.get(), scenario, load_rate=rate,
                                   observers=(journals, ConsoleProgress())).run()
-                    except Exception:  # the journal holds how it ended; bench goes on
-                        pass
+                    except Exception as error:  # the journal holds how it ended; bench goes on
+                        print(f"{scenario.name} at {rate:g}/s: {error!r}"[:400], file=sys.stderr)
                     manager.restore()
                     walls.setdefault((scenario.name, rate), []).append(
                         time.monotonic() - started)
