@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import httpx
 
 from gameday import redact
+from gameday.traffic import CLIENT_TIMEOUT
 
 ENDPOINTS = ("health", "ready", "inference")
 
@@ -82,7 +83,7 @@ class Prober:
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_seconds
-        with httpx.Client(base_url=self.base_url, timeout=2.0) as client:
+        with httpx.Client(base_url=self.base_url, timeout=CLIENT_TIMEOUT) as client:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 for endpoint in ENDPOINTS:
                     observation = self._probe(client, endpoint)

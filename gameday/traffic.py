@@ -20,6 +20,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = "first inference answered"  # what the worker prints when the baseline may start
+# How long a client waits for an answer before it gives up (the load's users and the prober
+# alike): above the service's longest wait on a dependency (connect_timeout_seconds 2 s + 1 s
+# for the query, then the outbox answers), so that a request the service answers slowly but
+# surely counts as answered; a hang still shows as a timeout.
+CLIENT_TIMEOUT = 5.0
 SLO_TARGET = 0.995  # of inferences succeed ...
 SLO_PERIOD_SECONDS = 30 * 86400  # ... over 30 days (compressed with the drill)
 DEFAULT_RATE = 50.0  # inferences per second

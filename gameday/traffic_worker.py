@@ -27,13 +27,12 @@ from locust.env import Environment
 from PIL import Image, ImageDraw
 
 from fixtures.clients import first_key
-from gameday.traffic import READY
+from gameday.traffic import CLIENT_TIMEOUT, READY
 
 RECORDS: list[dict] = []
 ANSWERED: list[float] = []  # when the first inference was answered
 USERS = 10  # the rate is split over this many users, each at a constant throughput
 HEALTH_RATE = 5.0  # health checks per second, beside the inferences
-TIMEOUT = 5.0  # seconds: a client gives up after this (counted as a connection error)
 
 
 def distinct_png(seed: int) -> str:
@@ -59,8 +58,8 @@ def record(endpoint: str, started: float, status: int, error: str | None,
 
 class Traffic(FastHttpUser):
     abstract = True
-    network_timeout = TIMEOUT
-    connection_timeout = TIMEOUT
+    network_timeout = CLIENT_TIMEOUT  # then counted as a connection error
+    connection_timeout = CLIENT_TIMEOUT
     headers: dict[str, str] = {}
     keys_file: str | None = None  # line 1 is the API key, re-read for every request
 
