@@ -70,6 +70,7 @@ class PixelRelease(BadConfig):
                         "full-resolution screenshots; decoding them saturated the CPU.")
     acknowledged_ids: list[str] = default(default_factory=list)
     answers: collections.Counter = default(default_factory=collections.Counter)
+    _answers_lock: threading.Lock = default(default_factory=threading.Lock)
     _stop: threading.Event = default(default_factory=threading.Event)
     _threads: list[threading.Thread] = default(default_factory=list)
 
@@ -85,14 +86,22 @@ class PixelRelease(BadConfig):
                     answer = client.post("/model/inference",
                                          json={"image": body, "task": "captioning"})
                 except httpx.HTTPError as error:
-                    self.answers[type(error).__name__] += 1
+                    self._count(type(error).__name__)
                     self._stop.wait(0.5)
                     continue
-                self.answers[answer.status_code] += 1
+                self._count(answer.status_code)
                 if answer.status_code == 200:
                     self.acknowledged_ids.append(answer.json()["request_id"])
                 else:  # a refusal is shown to the user, an overload waits for Retry-After
                     self._stop.wait(1.0)
+
+    def _count(self, answer: int | str) -> None:
+        with self._answers_lock:  # four client threads add keys while inject reads
+            self.answers[answer] += 1
+
+    def _answered(self) -> dict[int | str, int]:
+        with self._answers_lock:
+            return dict(self.answers)
 
     def inject(self, stack: Stack) -> str:
         image = screenshot(self.width, self.height)
@@ -109,10 +118,10 @@ class PixelRelease(BadConfig):
                          for i in range(self.clients)]
         for thread in self._threads:
             thread.start()
-        first = wait_until(lambda: sum(self.answers.values()), timeout=30,
+        first = wait_until(lambda: sum(self._answered().values()), timeout=30,
                            what="a first answer to the uploads")
         return (f"{released}; {self.clients} clients upload {self.width}x{self.height} PNGs of "
-                f"{len(image) / 2**20:.1f} MiB; {first} answered so far: {dict(self.answers)}")
+                f"{len(image) / 2**20:.1f} MiB; {first} answered so far: {self._answered()}")
 
     def revert(self, stack: Stack) -> None:
         self._stop.set()

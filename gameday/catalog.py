@@ -207,8 +207,8 @@ SCENARIOS: tuple[Scenario, ...] = (
               "saturate the service's CPU",
         fault=fault("pixel_release", field="server.max_image_pixels", value=25_000_000,
                     width=6000, height=4000, clients=4),
-        detect=(),  # answers slow down, none fails for sure: the uploads answered are evidence
-        evidence=(Evidence("injection", r"answered so far: \{200: "),),
+        # The heavy uploads hold every running place: users' inferences are refused at once.
+        detect=(Signal("inference", "overloaded"),),
         allowed_alerts=("HighInferenceLatency",),
         alerts=("HighCPUUsage",),
         section="Scenario 4: CPU saturated",

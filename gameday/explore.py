@@ -47,7 +47,6 @@ from fixtures.stack import Stack
 from gameday import runbook
 from gameday.catalog import BY_NAME, Scenario
 from gameday.journal import (
-    ALERT_LIMIT_FACTOR,
     DETECT_BUDGET,
     REAL,
     RECOVER_BUDGET,
@@ -57,12 +56,14 @@ from gameday.journal import (
     Phase,
     PhaseRecord,
     Result,
+    alert_deadline,
 )
 from gameday.lifecycle import ScenarioFailed
 
 STEADY_STATE_BUDGET = 90.0
 ALIVE_BUDGET = 60.0  # a restart after a crash loop waits out Docker's restart back-off
 BURST = 5  # inferences after every step
+MAX_STEPS = 6  # steps of one sequence
 SCENARIO = "explore"  # the journal's scenario name for an exploration
 
 
@@ -141,10 +142,10 @@ class FaultSequences(RuleBasedStateMachine):
         if choice.target in {p.explorable.target for p in self.active.values()}:
             return  # contradicts a fault already present (same target)
         started = time.time()
-        app_started = self._app_started()
-        fault = choice.entry.fault.build()
-        said = fault.inject(self.stack)
-        self.active[choice.scenario] = Present(choice, fault, started, app_started)
+        present = Present(choice, choice.entry.fault.build(), started, self._app_started())
+        # Present before it is injected: an injection that fails half-way is reverted too.
+        self.active[choice.scenario] = present
+        said = present.fault.inject(self.stack)
         self._step(f"state.inject({choice.scenario})", started, said)
 
     @precondition(lambda self: bool(self.active))
@@ -241,20 +242,31 @@ class FaultSequences(RuleBasedStateMachine):
         return answer.status_code
 
     def teardown(self) -> None:
+        """Revert what is left, then judge the end state, unless a step already failed:
+        hypothesis calls this in a `finally`, and a second error would replace the first."""
+        failing = sys.exc_info()[1] is not None
         try:
-            for present in self.active.values():  # the safety net, not a step of the sequence
-                present.fault.revert(self.stack)
+            errors = []
+            for name, present in self.active.items():  # the safety net, not a step
+                try:
+                    present.fault.revert(self.stack)
+                except Exception as error:  # the others are reverted all the same
+                    errors.append(f"revert of {name}: {error!r}")
             self.active.clear()
+            if errors:
+                raise ScenarioFailed(Phase.RESIDUE, Category.SUITE, "; ".join(errors))
             started = time.time()
             try:
                 self.stack.wait_healthy(timeout=STEADY_STATE_BUDGET)
                 print(f"[explore] sequence over: steady state again after "
                       f"{time.time() - started:.1f}s", file=sys.stderr, flush=True)
             except TimeoutError as error:
-                raise ScenarioFailed(Phase.RESIDUE, Category.RESIDUE,
-                                     f"not back to steady state {STEADY_STATE_BUDGET:.0f}s after "
-                                     f"every fault was reverted: {error}") from None
-            self._all_stored()
+                if not failing:
+                    raise ScenarioFailed(Phase.RESIDUE, Category.RESIDUE,
+                                         f"not back to steady state {STEADY_STATE_BUDGET:.0f}s "
+                                         f"after every fault was reverted: {error}") from None
+            if not failing:
+                self._all_stored()
         finally:
             self.http.close()
 
@@ -272,10 +284,12 @@ class FaultSequences(RuleBasedStateMachine):
             if present.app_started != app_started:
                 present.alerted = True  # not judged: the app restarted since the fault came
                 continue
-            for alert in present.explorable.entry.alerts:
-                deadline = present.injected_at + self._alert_budget(present, alert)
-                if not wait and time.time() < deadline:
-                    continue
+            deadlines = {alert: present.injected_at + alert_deadline(
+                self._expected_delay(alert), present.explorable.entry.detect_budget)
+                for alert in present.explorable.entry.alerts}
+            if not wait and time.time() < max(deadlines.values(), default=0.0):
+                continue  # judged once every alert of the fault is due
+            for alert, deadline in deadlines.items():
                 try:
                     wait_until(lambda a=alert: self.prometheus.alert_state(a) == "firing",
                                timeout=max(deadline - time.time(), 0.5), interval=0.5,
@@ -290,10 +304,8 @@ class FaultSequences(RuleBasedStateMachine):
             present.alerted = True
         return fired
 
-    def _alert_budget(self, present: Present, alert: str) -> float:
-        expected = monitoring.expected_alert_delay(self.stack.rules, alert,
-                                                   self.stack.compression)
-        return ALERT_LIMIT_FACTOR * expected + present.explorable.entry.detect_budget
+    def _expected_delay(self, alert: str) -> float:
+        return monitoring.expected_alert_delay(self.stack.rules, alert, self.stack.compression)
 
     def _all_stored(self) -> None:
         wanted = sorted(self.acknowledged)
@@ -338,7 +350,7 @@ def journal_of(run_id: str, compression_factor: float, examples: int, variant: s
     tried = ", ".join(f"{rule} ×{n}" for rule, n in sorted(FaultSequences.rules_run.items()))
     journal = Journal(
         scenario=SCENARIO, run_id=run_id, variant=variant or REAL,
-        title=f"Random fault sequences: {examples} examples of up to 6 steps",
+        title=f"Random fault sequences: {examples} examples of up to {MAX_STEPS} steps",
         fault=sequence or f"every sequence kept the promises (steps: {tried or 'none'})",
         runbook="the sequence",
         section="", compression_factor=compression_factor,

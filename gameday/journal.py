@@ -29,6 +29,12 @@ ALERT_LIMIT_FACTOR = 3.0
 ALERT_TARGET_FACTOR = 1.5
 
 
+def alert_deadline(expected_delay: float, detected: float) -> float:
+    """Seconds from the injection by which an alert must fire: the hard limit after the fault
+    was (or, unmeasured, may be) detected."""
+    return ALERT_LIMIT_FACTOR * expected_delay + detected
+
+
 class Phase(StrEnum):
     STEADY_STATE = "steady state"
     INJECT = "inject"

@@ -23,7 +23,6 @@ from fixtures.stack import Stack
 from gameday import checks, runbook
 from gameday.catalog import ALERTS, Scenario
 from gameday.journal import (
-    ALERT_LIMIT_FACTOR,
     RESOLVE_BUDGET,
     Category,
     Failure,
@@ -32,6 +31,7 @@ from gameday.journal import (
     Phase,
     PhaseRecord,
     Result,
+    alert_deadline,
 )
 from gameday.prober import Prober
 from gameday.traffic import DEFAULT_RATE, Load, impact
@@ -243,7 +243,7 @@ class Lifecycle:
     def _alert_fires(self, name: str) -> dict:
         expected = self._expected_delay(name)
         detected = self.journal.figures.get(Figure.TIME_TO_DETECT.value) or 0.0
-        budget = ALERT_LIMIT_FACTOR * expected + detected
+        budget = alert_deadline(expected, detected)
         marks: dict[str, float] = {}
 
         def firing() -> bool:

@@ -79,8 +79,15 @@ def test_the_exploration_runs_after_the_game_day_with_its_own_budget(workflow) -
     assert job["needs"] == "gameday" and job["if"] == "always()"
     assert 0 < job["timeout-minutes"] <= 30
     steps = job["steps"]
-    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
-    assert cache["with"]["path"] == "reports/hypothesis"  # failing examples, night to night
+    restore = next(i for i, s in enumerate(steps)
+                   if s.get("uses", "").startswith("actions/cache/restore@"))
+    explore = next(i for i, s in enumerate(steps) if s.get("run", "").startswith("make explore"))
+    save = next(i for i, s in enumerate(steps)
+                if s.get("uses", "").startswith("actions/cache/save@"))
+    assert restore < explore < save
+    # Failing examples, night to night: saved above all when the exploration failed.
+    assert steps[save]["if"] == "always()"
+    assert steps[restore]["with"]["path"] == steps[save]["with"]["path"] == "reports/hypothesis"
     assert any(s.get("run", "").startswith("make explore") and "--run-id" in s["run"]
                for s in steps)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))

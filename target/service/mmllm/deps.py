@@ -124,7 +124,7 @@ class Database:
         # Connecting may take connect_timeout; allow one more second for the query itself.
         self._op_timeout = max(2, math.ceil(cfg.connect_timeout_seconds)) + 1.0
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self, create_schema: bool = True) -> psycopg.Connection:
         cfg = self._cfg
         timeout_ms = int(cfg.connect_timeout_seconds * 1000)
         conn = psycopg.connect(
@@ -137,7 +137,8 @@ class Database:
             tcp_user_timeout=max(timeout_ms, 1000), keepalives=1, keepalives_idle=5,
             keepalives_interval=2, keepalives_count=2,
         )
-        _create_schema(conn)  # also recreates the tables if the database came back empty
+        if create_schema:  # also recreates the tables if the database came back empty
+            _create_schema(conn)
         return conn
 
     def _down(self, exc: BaseException, attempt: bool) -> None:
@@ -257,7 +258,9 @@ class Database:
         try:
             if conn is None or conn.closed:
                 connected = True  # a failed connect is a failed connection attempt: counted
-                conn = self._connect()
+                # No schema queries: libpq's connect_timeout bounds the whole connect, while a
+                # query on a server that hangs would hold the probe before it can be aborted.
+                conn = self._connect(create_schema=False)
                 self._probe_conn = conn
             conn.execute("SELECT 1")
         except psycopg.Error as exc:
