@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from fastapi.testclient import TestClient
 from mmllm import testimages
 from mmllm.metrics import Metrics
@@ -39,11 +40,21 @@ def test_an_image_larger_than_the_cache_is_not_kept_and_zero_turns_it_off() -> N
     assert cache.get("a") is None and cache.size == 0
 
 
-def test_a_repeated_upload_is_answered_from_the_cache(client: TestClient) -> None:
+def test_a_repeated_upload_is_answered_from_the_cache(client: TestClient,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     image = base64.b64encode(testimages.red_circle_png()).decode()
+    decoded: list[int] = []
+    real_decode = base64.b64decode
+
+    def counting_decode(*args: object, **kwargs: object) -> bytes:
+        decoded.append(1)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(base64, "b64decode", counting_decode)
     for _ in range(2):
         response = client.post("/model/inference", json={"image": image, "task": "captioning"})
         assert response.status_code == 200, response.text
+    assert len(decoded) == 1, "the repeated upload was decoded again, not taken from the cache"
     metrics = client.get("/metrics").text
     line = next(x for x in metrics.splitlines() if x.startswith("app_upload_cache_bytes "))
     assert float(line.split()[1]) == len(testimages.red_circle_png())
