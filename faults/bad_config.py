@@ -6,13 +6,16 @@ import io
 import tarfile
 from dataclasses import dataclass
 
+import httpx
 import yaml
 
-from faults.base import compose, ensure_running
+from faults.base import InjectionFailed, compose, ensure_running
+from fixtures.clients import wait_until
 from fixtures.stack import Stack
 
 CONFIG_DIR = "/app/config"
 RELEASED = "/app/release/config/production.yml"
+READY_TIMEOUT = 60.0  # a valid release restarts and loads the model well within this
 
 
 @dataclass
@@ -41,6 +44,18 @@ class BadConfig:
         self._write(stack, yaml.safe_dump(config, sort_keys=False))
         compose(stack, "restart", "--timeout", "5", "app-prod")
         return f"deployed {self.field}={self.value!r} and restarted app-prod"
+
+    def release_and_wait_ready(self, stack: Stack) -> str:
+        """The release (valid, unlike bad-config's), then the service ready under it: the
+        faults that ship a valid but harmful setting start their traffic from here."""
+        released = BadConfig.inject(self, stack)
+        try:
+            wait_until(lambda: httpx.get(f"{stack.endpoints.app}/ready", timeout=5)
+                       .status_code == 200, timeout=READY_TIMEOUT,
+                       what="app-prod ready after the release")
+        except TimeoutError as error:
+            raise InjectionFailed(str(error)) from None
+        return released
 
     def revert(self, stack: Stack) -> None:
         if self.residue(stack):

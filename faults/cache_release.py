@@ -27,10 +27,8 @@ from PIL import Image
 
 from faults.bad_config import BadConfig
 from faults.base import InjectionFailed
-from fixtures.clients import wait_until
 from fixtures.stack import Stack
 
-READY_TIMEOUT = 60.0
 MEMORY = ("process_resident_memory_bytes", "app_memory_limit_bytes", "app_upload_cache_bytes")
 
 
@@ -75,15 +73,10 @@ class CacheRelease(BadConfig):
         return answer.status_code
 
     def inject(self, stack: Stack) -> str:
-        released = super().inject(stack)  # the release: the file, then the restart
+        released = self.release_and_wait_ready(stack)  # the file, the restart, ready
         base = photo(self.side)
         with httpx.Client(base_url=stack.endpoints.app, timeout=30,
                           headers=stack.endpoints.headers()) as client:
-            try:
-                wait_until(lambda: client.get("/ready").status_code == 200,
-                           timeout=READY_TIMEOUT, what="app-prod ready after the release")
-            except TimeoutError as error:
-                raise InjectionFailed(str(error)) from None
             before = self._memory(client)
             with concurrent.futures.ThreadPoolExecutor(self.concurrency) as pool:
                 codes = list(pool.map(

@@ -30,11 +30,8 @@ import numpy as np
 from PIL import Image
 
 from faults.bad_config import BadConfig
-from faults.base import InjectionFailed
 from fixtures.clients import wait_until
 from fixtures.stack import Stack
-
-READY_TIMEOUT = 60.0
 
 
 def screenshot(width: int, height: int, seed: int = 3) -> bytes:
@@ -105,13 +102,7 @@ class PixelRelease(BadConfig):
 
     def inject(self, stack: Stack) -> str:
         image = screenshot(self.width, self.height)
-        released = super().inject(stack)
-        try:
-            wait_until(lambda: httpx.get(f"{stack.endpoints.app}/ready", timeout=5)
-                       .status_code == 200, timeout=READY_TIMEOUT,
-                       what="app-prod ready after the release")
-        except TimeoutError as error:
-            raise InjectionFailed(str(error)) from None
+        released = self.release_and_wait_ready(stack)
         self._stop.clear()
         self._threads = [threading.Thread(target=self._client, args=(stack, image, i),
                                           daemon=True, name=f"uploads-{i}")

@@ -29,6 +29,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from faults.cache_release import with_comment
 from fixtures.container_state import Life
 
 pytestmark = [pytest.mark.stack, pytest.mark.load]
@@ -58,12 +59,6 @@ def largest_valid_jpeg(max_bytes: int, max_pixels: int) -> bytes:
         if len(buffer.getvalue()) + 64 <= max_bytes:
             return buffer.getvalue()
     raise AssertionError(f"no {width}x{height} JPEG fits in {max_bytes} bytes")
-
-
-def numbered(jpeg: bytes, number: int) -> bytes:
-    """The same image with a comment segment (FF FE) after its start marker: another digest."""
-    text = f"flood request {number}".encode()
-    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
 
 
 @dataclass(frozen=True)
@@ -137,7 +132,7 @@ def flood(app: str, headers: dict[str, str], jpeg: bytes) -> tuple[list[Answer],
                     return
                 time.sleep(max(0.0, at - time.monotonic()))  # the bounded rate, not a wait
                 body = (b'{"task": "captioning", "image": "'
-                        + base64.b64encode(numbered(jpeg, number)) + b'"}')
+                        + base64.b64encode(with_comment(jpeg, f"flood request {number}")) + b'"}')
                 try:
                     response = http.post(f"{app}/model/inference", content=body)
                     answer = Answer(response.status_code, response.headers.get("retry-after"),
