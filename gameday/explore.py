@@ -356,8 +356,9 @@ def journal_of(run_id: str, compression_factor: float, examples: int, variant: s
         section="", compression_factor=compression_factor,
         compression_reason=monitoring.FACTOR_REASON, commands=steps, injection=replay,
         budgets={"detect": DETECT_BUDGET, "recover": STEADY_STATE_BUDGET})
+    # The exploration's first injection is its start: readers measure from `injected_at`.
     journal.phases.append(PhaseRecord(Phase.INJECT, started, ended, round(ended - started, 3),
-                                      ok=failure is None))
+                                      ok=failure is None, details={"injected_at": started}))
     if failure is not None:
         journal.failure = failure
         journal.result = Result.FAILED if failure.category.product_defect else Result.BROKEN

@@ -70,3 +70,13 @@ def test_summary_counts_the_exploration_as_a_failed_run(root) -> None:
     written = summary.write(NEW_RUN, [failed_exploration()], root, [], latest=True)
     text = next(p for p in written if p.suffix == ".md").read_text()
     assert SCENARIO in text and "user-impact" in text
+
+
+def test_a_green_exploration_gets_its_report_too(root) -> None:
+    """The session writes an incident report for every real journal: a passed exploration's
+    must build (its journal once lacked the injection time every report reads)."""
+    green = journal_of(NEW_RUN, 15.0, 3, None, NEW_START, None, REPLAY, [])
+    written = incident.write(green, root)
+    assert [p.name for p in written] == [f"{SCENARIO}.md", f"{SCENARIO}.json"]
+    assert "every sequence kept" in written[0].read_text()
+    summary.write(NEW_RUN, [green], root, [], latest=True)
