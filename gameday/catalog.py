@@ -351,6 +351,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         key_step="docker-compose up -d node-exporter",
     ),
     Scenario(
+        name="disk-full",
+        title="A job writes an export to the service's data volume until the disk is full",
+        fault=fault("fill_disk", path="/app/data/exports/nightly-export.bin"),
+        detect=(Signal("health", "disk"),),
+        evidence=(Evidence("injection", r"No space left on device"),),
+        # PostgreSQL takes every record: a full data volume costs users nothing yet.
+        never_fails=("ready", "inference"),
+        may_fail_seconds=0.0,
+        alerts=("DiskSpaceLow",),
+        section="Scenario 7: the disk under the service's volumes is full (DiskSpaceLow)",
+        key_step="-print -delete",
+    ),
+    Scenario(
         name="records-dead-lettered",
         title="A data migration adds a CHECK constraint the service's records violate",
         fault=fault("constraint_migration", constraint="task_known",
@@ -408,17 +421,27 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 1: credential stuffing",
         key_step="python -m mmllm.auth --new-key",
     ),
+    Scenario(
+        name="retry-storm",
+        title="A client release retries its connectivity check in a tight loop: one address "
+              "sends 300 requests a second",
+        # 180 s: longer than the lifecycle waits for the alert to resolve, so that only the
+        # runbook stops it in time (a storm that ended by itself would pass a broken runbook).
+        fault=fault("retry_storm", rate=300.0, seconds=180.0, path="/alive", history="15m"),
+        detect=(),  # the service answers every request: the rates show it, not a probe
+        evidence=(Evidence("injection", r"first answer \{200: 1\}"),
+                  Evidence("log", r'"GET /alive HTTP/1\.1\\" 200')),
+        never_fails=("health", "ready", "inference"),
+        may_fail_seconds=0.0,
+        alerts=("AnomalousTraffic",),
+        section="Scenario 3: a flood from one client (AnomalousTraffic)",
+        key_step="xargs -r docker kill",
+    ),
 )
 
 # Alerts that no scenario fires end to end yet, and why (a test keeps this list and the
 # catalog in step: every alert of ALERTS is fired by a scenario or named here).
-UNPROVEN: dict[str, str] = {
-    "DiskSpaceLow": "cannot see the service's volumes: node-exporter watches only its own root "
-                    "filesystem, and a size-limited data volume needs tmpfs (not durable, "
-                    "against the outbox) or a loop mount (root on the host)",
-    "AnomalousTraffic": "allowed as collateral of credential-stuffing; its baseline window [1h] "
-                        "is 4 minutes compressed, longer than any scenario",
-}
+UNPROVEN: dict[str, str] = {}
 
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 

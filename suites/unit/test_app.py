@@ -313,3 +313,18 @@ def test_the_documented_body_is_still_read_raw(client: TestClient) -> None:
     response = client.post("/model/inference", json={"image": RED_CIRCLE, "task": "vqa"})
     assert response.status_code == 422
     assert "needs a non-empty 'question'" in response.json()["error"]
+
+
+def test_health_names_the_disk_when_the_outbox_has_no_room(client: TestClient,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    import mmllm.store
+
+    disk = client.get("/health").json()["checks"]["disk"]
+    assert disk["status"] == "ok" and disk["free_bytes"] > 0
+    # The same real statvfs, against a threshold above what this disk has free.
+    monkeypatch.setattr(mmllm.store, "MIN_FREE_BYTES", disk["free_bytes"] * 2)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["disk"]["error"].startswith("disk nearly full")
+    assert "disk" not in client.get("/ready").json()["checks"]  # it can still serve

@@ -34,6 +34,8 @@ def test_every_allowed_difference_is_used() -> None:
     ("services:\n  app-prod:\n    environment:\n      POSTGRES_DB: elsewhere\n",
      "environment.POSTGRES_DB"),
     ("services:\n  toxiproxy:\n    mem_limit: 64m\n", "mem_limit"),
+    # Only the data volume may sit on the drill's own disk; the database's stays as deployed.
+    ("volumes:\n  pgdata:\n    driver_opts: {type: tmpfs, device: tmpfs}\n", "driver_opts"),
 ])
 def test_a_drill_that_differs_elsewhere_is_caught(tmp_path: Path, planted: str,
                                                   setting: str) -> None:
@@ -49,3 +51,7 @@ def test_the_deployment_keeps_what_production_relies_on() -> None:
     assert app["healthcheck"]["test"][0] == "CMD"
     assert "--appendfsync" in services["redis"]["command"]
     assert {v["target"] for v in app["volumes"]} >= {"/app/models", "/app/config", "/app/data"}
+    # DiskSpaceLow sees the data volume's disk only through the exporter, and skips a mount
+    # the exporter reports read-only.
+    watched = [v for v in services["node-exporter"]["volumes"] if v["source"] == "data"]
+    assert watched and not watched[0].get("read_only")

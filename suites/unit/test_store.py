@@ -147,3 +147,47 @@ def test_gate_allows_one_probe_per_interval() -> None:
     assert gate.allow(probe=True)
     assert not gate.allow(probe=True)  # the next probe waits for another interval
     assert gate.succeeded() and gate.allow(probe=False)
+
+
+# Run in a child process: RLIMIT_FSIZE is the kernel's own way to make a write stop short and
+# then fail (EFBIG), as a disk that fills mid-record does with ENOSPC.
+_FULL_DISK_CHILD = """
+import json, resource, signal, sys
+from pathlib import Path
+from mmllm.config import RedisConfig
+from mmllm.deps import RedisLink
+from mmllm.metrics import Metrics
+from mmllm.store import Outbox
+
+directory, port, first, second = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+metrics = Metrics()
+outbox = Outbox(RedisLink(RedisConfig(host="127.0.0.1", port=port), metrics), directory, metrics)
+outbox.append(json.loads(first))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+room = (directory / "outbox.jsonl").stat().st_size + 40  # less than a record: a torn write
+resource.setrlimit(resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+try:
+    outbox.append(json.loads(second))
+    print("acknowledged")
+except OSError as exc:
+    print(f"refused: {exc.strerror}")
+print(outbox.pending())
+"""
+
+
+def test_a_record_the_disk_cannot_hold_is_refused_and_leaves_no_torn_line(
+        tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    first, second = record(), record()
+    directory = tmp_path / "outbox"
+    service = Path(__file__).resolve().parents[2] / "target" / "service"
+    child = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_CHILD, str(directory), str(closed_port()),
+         json.dumps(first), json.dumps(second)],
+        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(service)})
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split("\n")[:2] == ["refused: File too large", "1"]
+    lines = (directory / "outbox.jsonl").read_text().splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == [first["request_id"]]

@@ -387,7 +387,7 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/health")
     def health() -> JSONResponse:
         checks = {"database": recorder.check(), "redis": redis_link.check(),
-                  "model": models.check()}
+                  "model": models.check(), "disk": outbox.check_space()}
         return report(checks, "healthy", "unhealthy")
 
     @app.get("/ready")

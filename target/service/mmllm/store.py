@@ -34,6 +34,9 @@ FIELDS = {"request_id", "task", "status", "latency_ms", "image_sha256", "created
 TYPES = {"task": (str,), "status": (str,), "latency_ms": (int, float, type(None)),
          "image_sha256": (str, type(None)), "created_at": (str,)}
 BATCH = 500
+# Free space the file outbox needs to keep records through an outage of both stores (about
+# 30,000 records); below it /health reports the disk, before a record is refused for it.
+MIN_FREE_BYTES = 8 * 1024 * 1024
 
 
 class RecordError(Exception):
@@ -71,12 +74,39 @@ class Outbox:
             return "redis"
         except Unavailable:
             pass
-        with self._lock, open(self._file, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())  # the client gets a 200: the record must survive a crash
+        data = (line + "\n").encode()
+        with self._lock:
+            fd = os.open(self._file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                start = os.fstat(fd).st_size
+                try:
+                    written = 0
+                    while written < len(data):
+                        written += os.write(fd, data[written:])
+                    os.fsync(fd)  # the client gets a 200: the record must survive a crash
+                except OSError:
+                    # A full disk can take half a line: cut it off, or the next record would
+                    # be glued to it and dead-lettered as unreadable.
+                    os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)
             self._file_pending += 1
         return "file"
+
+    def check_space(self) -> dict:
+        """The disk check: room for the file outbox on the data volume."""
+        try:
+            stat = os.statvfs(self._dir)
+        except OSError as exc:
+            return {"status": "fail", "error": f"disk: {self._dir} unreadable: {exc}"}
+        free = stat.f_bavail * stat.f_frsize
+        if free < MIN_FREE_BYTES:
+            return {"status": "fail",
+                    "error": f"disk nearly full: {free / 2**20:.1f} MiB free for {self._dir}, "
+                             f"under the {MIN_FREE_BYTES // 2**20} MiB the outbox keeps for an "
+                             "outage of PostgreSQL and Redis"}
+        return {"status": "ok", "free_bytes": free}
 
     def pending(self) -> int:
         try:
