@@ -10,10 +10,17 @@ the recovery that is judged.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Protocol
+
+import docker.errors
 
 if TYPE_CHECKING:
     from fixtures.stack import Stack
+
+# The image of clients that act on the deployment's network (an attacker, a misbehaving app).
+CLIENT_IMAGE = "gameday/python:latest"
+CLIENT_START_TIMEOUT = 15.0
 
 
 class Fault(Protocol):
@@ -87,3 +94,43 @@ def ship_migration(stack: Stack, name: str, up: str, down: str) -> str:
 def remove_migration(stack: Stack, name: str) -> None:
     for path in (stack.deploy_dir / "migrations").glob(f"{name}.*.sql"):
         path.unlink()
+
+
+def start_client(stack: Stack, name: str, script: str, *args: str) -> tuple[str, str]:
+    """A client container on the deployment's network running a stdlib Python `script`, which
+    prints a line starting "first answer" once it has one. It carries the run's labels and
+    removes itself when it ends. Returns its address (as the app's log names it) and that line.
+    """
+    network = f"{stack.project}_default"
+    client = stack.docker.containers.run(
+        CLIENT_IMAGE, ["python3", "-c", script, *args], name=name, detach=True,
+        labels=stack.labels, network=network, auto_remove=True)
+    deadline = time.monotonic() + CLIENT_START_TIMEOUT
+    try:
+        while b"first answer" not in client.logs():
+            client.reload()
+            if client.status == "exited" or time.monotonic() > deadline:
+                raise InjectionFailed(f"client {name} did not get a first answer: "
+                                      f"{client.logs().decode(errors='replace')[-500:]}")
+            time.sleep(0.1)
+        client.reload()
+        address = client.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+        first = client.logs().decode(errors="replace").strip().splitlines()[0]
+    except docker.errors.NotFound:  # removed itself: it ended before it answered
+        raise InjectionFailed(f"client {name} ended before its first answer") from None
+    return address, first
+
+
+def client_running(stack: Stack, name: str) -> bool:
+    try:
+        stack.docker.containers.get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def remove_client(stack: Stack, name: str) -> None:
+    try:
+        stack.docker.containers.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        pass

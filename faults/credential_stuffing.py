@@ -13,20 +13,16 @@ until then it counts as exposed. Once the runbook is done it must be refused.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 
-import docker.errors
 import httpx
 
-from faults.base import InjectionFailed
+from faults.base import client_running, remove_client, start_client
 from fixtures.clients import wait_until
 from fixtures.stack import APP_PORT, Stack
 
-CLIENT_IMAGE = "gameday/python:latest"
 MAX_REQUESTS = 2000
 MAX_SECONDS = 60.0
-START_TIMEOUT = 15.0
 
 # Runs in the client container: stdlib only. Prints one summary line at the end.
 SCRIPT = r"""
@@ -76,35 +72,11 @@ class CredentialStuffing:
 
     def inject(self, stack: Stack) -> str:
         self.exposed_key = stack.api_key
-        network = f"{stack.project}_default"
-        client = stack.docker.containers.run(
-            CLIENT_IMAGE,
-            ["python3", "-c", SCRIPT, f"http://app-prod:{APP_PORT}/model/inference",
-             str(self.requests), str(self.seconds)],
-            name=self.name(stack), detach=True, labels=stack.labels, network=network,
-            auto_remove=True,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        try:
-            while b"first answer" not in client.logs():
-                client.reload()
-                if client.status == "exited" or time.monotonic() > deadline:
-                    raise InjectionFailed(f"the stuffing client did not get a first answer: "
-                                          f"{client.logs().decode(errors='replace')[-500:]}")
-                time.sleep(0.1)
-            client.reload()
-            address = client.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
-            first = client.logs().decode(errors="replace").strip().splitlines()[0]
-        except docker.errors.NotFound:  # removed itself: it ended before it answered
-            raise InjectionFailed("the stuffing client ended before its first answer") from None
+        address, first = start_client(
+            stack, self.name(stack), SCRIPT, f"http://app-prod:{APP_PORT}/model/inference",
+            str(self.requests), str(self.seconds))
         return (f"client {self.name(stack)} at {address} sends up to {self.requests} requests "
                 f"with guessed keys over {self.seconds:g}s; {first}")
-
-    def _client(self, stack: Stack):
-        try:
-            return stack.docker.containers.get(self.name(stack))
-        except docker.errors.NotFound:
-            return None
 
     def _exposed_key_answer(self, stack: Stack) -> int:
         """The status an inference with the exposed key gets (401 once it is rotated)."""
@@ -113,9 +85,7 @@ class CredentialStuffing:
                           timeout=10).status_code
 
     def revert(self, stack: Stack) -> None:
-        client = self._client(stack)
-        if client is not None:
-            client.remove(force=True)
+        remove_client(stack, self.name(stack))
         if self.exposed_key and self._exposed_key_answer(stack) != 401:
             # The safety net rotates as the runbook would: one fresh key, the exposed one gone.
             stack.api_keys_file.write_text(f"{secrets.token_urlsafe(32)}\n")
@@ -124,7 +94,7 @@ class CredentialStuffing:
 
     def residue(self, stack: Stack) -> list[str]:
         left = []
-        if self._client(stack) is not None:  # it removes itself once the burst is over
+        if client_running(stack, self.name(stack)):  # it removes itself after the burst
             left.append(f"container {self.name(stack)} is still sending")
         if self.exposed_key:
             status = self._exposed_key_answer(stack)

@@ -59,7 +59,7 @@ def test_expected_alert_delay_is_for_plus_scrape_and_evaluation_lag() -> None:
 
 @pytest.mark.parametrize("expr", [
     "rate(x_total[5m:1m]) > 0",  # a subquery
-    "rate(x_total[5m] offset 1h) > 0",
+    "rate(x_total[5m] offset 1hour) > 0",  # not a Prometheus unit
     "rate(x_total[5m] @ 1609746000) > 0",
     "rate(x_total[5mins]) > 0",  # not a Prometheus unit
 ])
@@ -67,6 +67,12 @@ def test_unscalable_syntax_stops_the_run(expr: str) -> None:
     rules = {"groups": [{"name": "g", "rules": [{"alert": "X", "expr": expr}]}]}
     with pytest.raises(CompressionError):
         monitoring.compress_rules(rules, Compression(15))
+
+
+def test_an_offset_is_divided_like_a_window() -> None:
+    """A baseline that ends 10 minutes back ends 40 s back at 1/15: the same share of history."""
+    assert Compression(15).expr("rate(x[1h] offset 10m) > rate(x[5m] offset -1m)") == (
+        "rate(x[240000ms] offset 40000ms) > rate(x[20000ms] offset -4000ms)")
 
 
 def test_a_window_too_short_for_two_scrapes_stops_the_run() -> None:

@@ -1,0 +1,111 @@
+"""retry-storm: one client on the network calls the service hundreds of times a second.
+
+The way it happens in the wild: a client release retries its connectivity check in a tight
+loop, from every device behind one address. The storm comes from its own container on the
+deployment's network (so that the app's access log names its address), over kept-alive
+connections, paced to `rate` requests per second over `threads` connections, and it stops by
+itself after `seconds`. Revert removes it if it is still sending.
+
+AnomalousTraffic compares with the hour that ended 10 minutes ago: a service with no history
+that far back has no baseline, and a storm on it pages nobody, in production as in the drill.
+So the storm begins once Prometheus holds `history` (a production duration, compressed like
+the rules) of the service's request counter: at once in a game day, after about a minute on a
+stack started for this scenario alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from faults.base import client_running, remove_client, start_client
+from fixtures.clients import PrometheusClient, wait_until
+from fixtures.stack import APP_PORT, Stack
+
+MAX_RATE = 1000.0
+MAX_SECONDS = 180.0
+
+# Runs in the client container: stdlib only. Prints "first answer" once, then a summary.
+SCRIPT = r"""
+import collections, http.client, sys, threading, time
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rate, seconds, threads = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+codes, lock, started = collections.Counter(), threading.Lock(), time.monotonic()
+interval = threads / rate
+
+def storm(k):
+    conn, i = None, 0
+    while True:
+        at = started + (i + k / threads) * interval
+        if at - started > seconds:
+            break
+        now = time.monotonic()
+        if at > now:
+            time.sleep(at - now)
+        elif now - at > 1.0:  # fallen behind: the client drops, it does not burst to catch up
+            i = int((now - started) / interval)
+            continue
+        try:
+            conn = conn or http.client.HTTPConnection(host, port, timeout=5)
+            conn.request("GET", path)
+            answer = conn.getresponse()
+            answer.read()
+            code = answer.status
+        except (OSError, http.client.HTTPException) as error:
+            code, conn = type(error).__name__, conn.close()
+        with lock:
+            codes[code] += 1
+            if sum(codes.values()) == 1:
+                print("first answer", dict(codes), flush=True)
+        i += 1
+
+workers = [threading.Thread(target=storm, args=(k,)) for k in range(threads)]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
+took = time.monotonic() - started
+print("done", sum(codes.values()), "requests in", round(took, 1), "s:", dict(codes),
+      round(sum(codes.values()) / took), "per second", flush=True)
+"""
+
+
+@dataclass
+class RetryStorm:
+    rate: float = 300.0  # requests per second
+    seconds: float = 90.0
+    path: str = "/alive"
+    threads: int = 8
+    history: str = "15m"  # of the service's traffic in Prometheus before the storm begins
+    description: str = ("A client release retried its connectivity check in a tight loop: one "
+                        "address sent hundreds of requests per second.")
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate <= MAX_RATE or not 0 < self.seconds <= MAX_SECONDS:
+            raise ValueError(f"a storm is bounded: at most {MAX_RATE:g}/s for {MAX_SECONDS:g}s, "
+                             f"not {self.rate:g}/s for {self.seconds:g}s")
+
+    def name(self, stack: Stack) -> str:
+        return f"{stack.project}-retry-storm"
+
+    def inject(self, stack: Stack) -> str:
+        history = stack.compression.scale(self.history)
+        prometheus = PrometheusClient(stack.endpoints.prometheus)
+        counter = f'http_requests_total{{job="mobile-multimodal-app"}} offset {history:.0f}s'
+        started = time.monotonic()
+        wait_until(lambda: bool(prometheus.query(counter)), history + 30,
+                   what=f"{self.history} ({history:g}s) of the service's traffic in Prometheus")
+        waited = time.monotonic() - started
+        address, first = start_client(
+            stack, self.name(stack), SCRIPT, "app-prod", str(APP_PORT), self.path,
+            str(self.rate), str(self.seconds), str(self.threads))
+        return (f"after {waited:.0f}s for a baseline, client {self.name(stack)} at {address} "
+                f"sends GET {self.path} at {self.rate:g}/s for up to {self.seconds:g}s; {first}")
+
+    def revert(self, stack: Stack) -> None:
+        remove_client(stack, self.name(stack))
+
+    def residue(self, stack: Stack) -> list[str]:
+        if client_running(stack, self.name(stack)):
+            return [f"container {self.name(stack)} is still sending"]
+        return []
