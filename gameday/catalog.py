@@ -13,7 +13,6 @@ fault and no Docker client, so that a scenario name is checked in well under a s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import re
 import sys
@@ -148,6 +147,9 @@ class Scenario:
     # never_fails holds through the runbook's recovery too (e.g. a key rotation, which must not
     # cost a client that follows line 1 of the keys file a single answer), not only until it.
     recovery_keeps_serving: bool = False
+    # Its usual length in a game day on a 2-core machine (median of `make bench`), only to
+    # balance shards: nothing is judged against it.
+    seconds: float = 15.0
     detect_budget: float = DETECT_BUDGET
     recover_budget: float = RECOVER_BUDGET
 
@@ -200,6 +202,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("HighMemoryUsage", "CriticalMemoryUsage"),
         section="Scenario 2: memory stays high after a release or a burst (a cache, a leak)",
         key_step="docker-compose restart app-prod",
+        seconds=40.0,
     ),
     Scenario(
         name="cpu-saturation",
@@ -213,6 +216,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("HighCPUUsage",),
         section="Scenario 4: CPU saturated",
         key_step="cp /app/release/config/production.yml config/production.yml",
+        seconds=42.0,
     ),
     Scenario(
         name="model-corruption",
@@ -249,6 +253,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("HighErrorRate", "CriticalErrorRate"),
         section="Scenario 7: a new model release fails every inference",
         key_step="download_models.py",
+        seconds=48.0,
     ),
     Scenario(
         name="db-down",
@@ -273,6 +278,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("DatabaseConnectionFailure",),
         section="Scenario 2: PostgreSQL runs but does not answer",
         key_step="docker-compose restart postgres",
+        seconds=34.0,
     ),
     Scenario(
         name="redis-restart-during-db-outage",
@@ -309,6 +315,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         allowed_alerts=("RedisDown",),
         section="Scenario 6: the network path to PostgreSQL is cut",
         key_step="docker-compose restart toxiproxy",
+        seconds=23.0,
     ),
     Scenario(
         name="dependency-resets",
@@ -326,6 +333,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("DatabaseConnectionFailure", "RedisDown"),
         section="Scenario 7: connections to PostgreSQL and Redis are reset",
         key_step="docker-compose restart toxiproxy",
+        seconds=22.0,
     ),
     Scenario(
         name="outbox-stuck",
@@ -338,6 +346,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("InferenceOutboxStuck",),
         section="Scenario 4: the outbox does not drain although PostgreSQL is up",
         key_step="down.sql",
+        seconds=66.0,
     ),
     Scenario(
         name="node-exporter-down",
@@ -349,6 +358,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("NodeExporterDown",),
         section="Scenario 6: the node exporter is not scraped (NodeExporterDown)",
         key_step="docker-compose up -d node-exporter",
+        seconds=27.0,
     ),
     Scenario(
         name="disk-full",
@@ -362,6 +372,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("DiskSpaceLow",),
         section="Scenario 7: the disk under the service's volumes is full (DiskSpaceLow)",
         key_step="-print -delete",
+        seconds=30.0,
     ),
     Scenario(
         name="records-dead-lettered",
@@ -374,6 +385,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("InferenceRecordsDeadLettered",),
         section="Scenario 5: records in the dead-letter table",
         key_step="down.sql",
+        seconds=68.0,
     ),
     Scenario(
         name="slow-database",
@@ -385,6 +397,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("HighInferenceLatency",),
         section="Scenario 8: slow inference because PostgreSQL answers slowly",
         key_step="docker-compose restart toxiproxy",
+        seconds=47.0,
     ),
     Scenario(
         name="bad-config",
@@ -420,6 +433,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         allowed_alerts=("AnomalousTraffic",),
         section="Scenario 1: credential stuffing",
         key_step="python -m mmllm.auth --new-key",
+        seconds=25.0,
     ),
     Scenario(
         name="retry-storm",
@@ -436,6 +450,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("AnomalousTraffic",),
         section="Scenario 3: a flood from one client (AnomalousTraffic)",
         key_step="xargs -r docker kill",
+        seconds=50.0,
     ),
 )
 
@@ -459,13 +474,21 @@ def get(name: str) -> Scenario:
 
 
 def shard(scenarios: tuple[Scenario, ...], spec: str) -> list[Scenario]:
-    """The scenarios of shard "i/n": split by a stable hash of the name, so that a scenario stays
-    on its shard when others are added, and the n shards cover the catalog exactly once."""
+    """The scenarios of shard "i/n": the n shards cover the catalog exactly once and take about
+    as long each (longest first, each to the shard with the least so far; ties by name), so
+    that a game day sharded over n machines lasts about 1/n of the whole."""
     index, _, count = spec.partition("/")
     if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
         raise ValueError(f"a shard is i/n with 1 <= i <= n, not {spec!r}")
-    return [s for s in scenarios
-            if int(hashlib.sha256(s.name.encode()).hexdigest(), 16) % int(count) == int(index) - 1]
+    loads = [0.0] * int(count)
+    chosen = []
+    for scenario in sorted(scenarios, key=lambda s: (-s.seconds, s.name)):
+        lightest = loads.index(min(loads))
+        loads[lightest] += scenario.seconds
+        if lightest == int(index) - 1:
+            chosen.append(scenario)
+    order = {s.name: i for i, s in enumerate(scenarios)}
+    return sorted(chosen, key=lambda s: order[s.name])  # in catalog order, as unsharded
 
 
 def markdown_table() -> str:

@@ -1,8 +1,6 @@
-"""Shards of the catalog: every scenario on exactly one shard, stable as the catalog grows."""
+"""Shards of the catalog: every scenario on exactly one shard, and shards of about equal length."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import pytest
 
@@ -18,11 +16,18 @@ def test_shards_cover_the_catalog_exactly_once(count: int) -> None:
     assert sorted(names) == sorted(s.name for s in catalog.SCENARIOS)
 
 
-def test_a_scenario_keeps_its_shard_when_another_is_added() -> None:
-    before = {s.name for s in catalog.shard(catalog.SCENARIOS, "1/3")}
-    added = dataclasses.replace(catalog.SCENARIOS[0], name="a-new-scenario")
-    after = {s.name for s in catalog.shard((*catalog.SCENARIOS, added), "1/3")}
-    assert after - {"a-new-scenario"} == before
+@pytest.mark.parametrize("count", [2, 3])
+def test_shards_take_about_as_long_each(count: int) -> None:
+    loads = [sum(s.seconds for s in catalog.shard(catalog.SCENARIOS, f"{i}/{count}"))
+             for i in range(1, count + 1)]
+    longest = max(s.seconds for s in catalog.SCENARIOS)
+    assert max(loads) - min(loads) <= longest, loads
+
+
+def test_a_shard_keeps_the_catalog_order() -> None:
+    names = [s.name for s in catalog.SCENARIOS]
+    picked = [s.name for s in catalog.shard(catalog.SCENARIOS, "2/3")]
+    assert picked == sorted(picked, key=names.index)
 
 
 @pytest.mark.parametrize("spec", ["0/2", "3/2", "1", "a/b", ""])
