@@ -41,6 +41,7 @@ def test_sigkilled_run_is_swept_by_the_next_and_nothing_is_left(tmp_path: Path) 
     assert any(item.startswith("container") for item in left), left
     assert any(item.startswith("network") for item in left), left
     assert any(item.startswith("volume") for item in left), left
+    assert any(item.startswith("loop device") for item in left), left  # under the data volume
 
     next_ready = tmp_path / "next.ready"
     next_run = start_child(next_ready, "complete")
