@@ -6,11 +6,13 @@ deployment's network (so that the app's access log names its address), over kept
 connections, paced to `rate` requests per second over `threads` connections, and it stops by
 itself after `seconds`. Revert removes it if it is still sending.
 
-AnomalousTraffic compares with the hour that ended 10 minutes ago: a service with no history
-that far back has no baseline, and a storm on it pages nobody, in production as in the drill.
-So the storm begins once Prometheus holds `history` (a production duration, compressed like
-the rules) of the service's request counter: at once in a game day, after about a minute on a
-stack started for this scenario alone.
+A storm is anomalous against what came before it. AnomalousTraffic compares with the hour
+that ended 10 minutes ago: a service with no history that far back has no baseline, and a
+storm soon after another one is compared with a baseline that holds the first. So the storm
+begins once Prometheus holds `history` of the service's traffic and that traffic, averaged
+over the last `quiet` (production spans, compressed like the rules), is under a fifth of the
+storm's rate: at once in a game day, after about a minute on a stack started for this scenario
+alone, and a few minutes after an earlier storm.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class RetryStorm:
     path: str = "/alive"
     threads: int = 8
     history: str = "15m"  # of the service's traffic in Prometheus before the storm begins
+    quiet: str = "70m"  # ... over which that traffic must average under a fifth of `rate`
     description: str = ("A client release retried its connectivity check in a tight loop: one "
                         "address sent hundreds of requests per second.")
 
@@ -89,18 +92,29 @@ class RetryStorm:
         return f"{stack.project}-retry-storm"
 
     def inject(self, stack: Stack) -> str:
-        history = stack.compression.scale(self.history)
+        history, quiet = stack.compression.scale(self.history), stack.compression.scale(self.quiet)
         prometheus = PrometheusClient(stack.endpoints.prometheus)
-        counter = f'http_requests_total{{job="mobile-multimodal-app"}} offset {history:.0f}s'
+        counter = 'http_requests_total{job="mobile-multimodal-app"}'
+        usual: list[float] = []
+
+        def calm_with_history() -> bool:
+            if not prometheus.query(f"count({counter} offset {history:.0f}s)"):
+                return False
+            found = prometheus.query(f"sum(rate({counter}[{quiet:.0f}s]))")
+            usual[:] = [float(found[0]["value"][1])] if found else []
+            return bool(usual) and usual[0] < self.rate / 5
+
         started = time.monotonic()
-        wait_until(lambda: bool(prometheus.query(counter)), history + 30,
-                   what=f"{self.history} ({history:g}s) of the service's traffic in Prometheus")
+        wait_until(calm_with_history, quiet + history + 30,
+                   what=f"{self.history} of the service's traffic in Prometheus, averaging under "
+                        f"{self.rate / 5:g}/s over {self.quiet}")
         waited = time.monotonic() - started
         address, first = start_client(
             stack, self.name(stack), SCRIPT, "app-prod", str(APP_PORT), self.path,
             str(self.rate), str(self.seconds), str(self.threads))
-        return (f"after {waited:.0f}s for a baseline, client {self.name(stack)} at {address} "
-                f"sends GET {self.path} at {self.rate:g}/s for up to {self.seconds:g}s; {first}")
+        return (f"after {waited:.0f}s for a calm baseline ({usual[0]:.0f}/s over {self.quiet}), "
+                f"client {self.name(stack)} at {address} sends GET {self.path} at "
+                f"{self.rate:g}/s for up to {self.seconds:g}s; {first}")
 
     def revert(self, stack: Stack) -> None:
         remove_client(stack, self.name(stack))

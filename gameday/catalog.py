@@ -438,10 +438,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="retry-storm",
         title="A client release retries its connectivity check in a tight loop: one address "
-              "sends 300 requests a second",
+              "sends 400 requests a second",
         # 180 s: longer than the lifecycle waits for the alert to resolve, so that only the
         # runbook stops it in time (a storm that ended by itself would pass a broken runbook).
-        fault=fault("retry_storm", rate=300.0, seconds=180.0, path="/alive", history="15m"),
+        fault=fault("retry_storm", rate=400.0, seconds=180.0, path="/alive", history="15m",
+                    quiet="70m"),
         detect=(),  # the service answers every request: the rates show it, not a probe
         evidence=(Evidence("injection", r"first answer \{200: 1\}"),
                   Evidence("log", r'"GET /alive HTTP/1\.1\\" 200')),
