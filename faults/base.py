@@ -30,6 +30,11 @@ class Fault(Protocol):
     def inject(self, stack: Stack) -> str:
         """Cause the fault; return what the injection itself observed (evidence)."""
 
+    # Optional, `prepare(stack) -> str`: wait for what the fault needs before it can begin
+    # (e.g. a traffic baseline). The lifecycle calls it before it starts the fault's clock, so
+    # that the wait counts in no figure and widens no budget; inject calls it too, and then it
+    # returns at once.
+
     def revert(self, stack: Stack) -> None:
         """Undo the fault if anything of it is left."""
 

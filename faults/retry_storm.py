@@ -92,10 +92,12 @@ class RetryStorm:
     def name(self, stack: Stack) -> str:
         return f"{stack.project}-retry-storm"
 
-    def inject(self, stack: Stack) -> str:
+    def prepare(self, stack: Stack) -> str:
+        """Wait for a baseline the storm stands out from: `history` of traffic, calm enough."""
         history, quiet = stack.compression.scale(self.history), stack.compression.scale(self.quiet)
         prometheus = PrometheusClient(stack.endpoints.prometheus)
         counter = 'http_requests_total{job="mobile-multimodal-app"}'
+        calm_below = self.rate / 4  # storm + usual then pass 4 x usual, the rule's bar
         usual: list[float] = []
 
         def calm_with_history() -> bool:
@@ -103,18 +105,21 @@ class RetryStorm:
                 return False
             found = prometheus.query(f"sum(rate({counter}[{quiet:.0f}s]))")
             usual[:] = [float(found[0]["value"][1])] if found else []
-            return bool(usual) and usual[0] < self.rate / 4
+            return bool(usual) and usual[0] < calm_below
 
         started = time.monotonic()
         wait_until(calm_with_history, quiet + history + 30,
                    what=f"{self.history} of the service's traffic in Prometheus, averaging under "
-                        f"{self.rate / 4:g}/s over {self.quiet}")
-        waited = time.monotonic() - started
+                        f"{calm_below:g}/s over {self.quiet}")
+        return (f"waited {time.monotonic() - started:.0f}s for a calm baseline "
+                f"({usual[0]:.0f}/s over {self.quiet})")
+
+    def inject(self, stack: Stack) -> str:
+        prepared = self.prepare(stack)  # at once when the lifecycle has already waited
         address, first = start_client(
             stack, self.name(stack), SCRIPT, "app-prod", str(APP_PORT), self.path,
             str(self.rate), str(self.seconds), str(self.threads))
-        return (f"after {waited:.0f}s for a calm baseline ({usual[0]:.0f}/s over {self.quiet}), "
-                f"client {self.name(stack)} at {address} sends GET {self.path} at "
+        return (f"{prepared}; client {self.name(stack)} at {address} sends GET {self.path} at "
                 f"{self.rate:g}/s for up to {self.seconds:g}s; {first}")
 
     def revert(self, stack: Stack) -> None:

@@ -172,11 +172,14 @@ class Lifecycle:
         return seen
 
     def inject(self) -> dict:
+        prepare = getattr(self.fault, "prepare", None)  # a wait that is not the fault's time
+        prepared = prepare(self.stack) if prepare else ""
         self.injected_at = time.time()
         note = self.fault.inject(self.stack)
         self.journal.injection = note
         self._attach("injection", note)
-        return {"injected_at": self.injected_at, "note": note, "fault": str(self.scenario.fault)}
+        return {"injected_at": self.injected_at, "note": note, "fault": str(self.scenario.fault),
+                **({"prepared": prepared} if prepared else {})}
 
     def detect(self) -> dict:
         scenario = self.scenario
