@@ -1,7 +1,7 @@
 """The journal: the one record of a scenario run, and the words every reader shares.
 
 The lifecycle writes it; the incident reports, the summary, Allure and bench read it through
-these same types. Phase names, failure categories, figure names, budgets and the alert target
+these same types. Phase names, failure categories, figure names, budgets and the on-call response
 live here and nowhere else. `journal.schema.json` beside this file describes the JSON for
 readers outside Python; SCHEMA_VERSION changes whenever the shape does.
 """
@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_FILE = Path(__file__).with_name("journal.schema.json")
 REAL = "real"  # the variant name of a run of the product as it is (not a broken variant)
 
@@ -22,17 +22,16 @@ REAL = "real"  # the variant name of a run of the product as it is (not a broken
 DETECT_BUDGET = 15.0
 RECOVER_BUDGET = 90.0
 RESOLVE_BUDGET = 60.0
-# Time to alert, measured from the first failing scrape, against the expected delay
-# (compressed `for` + scrape and evaluation lag): the hard limit fails a run, the target is
-# what the summary and bench report against.
-ALERT_LIMIT_FACTOR = 3.0
-ALERT_TARGET_FACTOR = 1.5
+# How long after the page the on-call starts the runbook (production seconds, compressed with
+# the drill): an alert must still be firing then. A page that clears by itself before anyone
+# could act (an event-style rule) tells the on-call nothing, whether or not the fault is fixed.
+ON_CALL_RESPONSE_SECONDS = 300.0
 
 
-def alert_deadline(expected_delay: float, detected: float) -> float:
-    """Seconds from the injection by which an alert must fire: the hard limit after the fault
-    was (or, unmeasured, may be) detected."""
-    return ALERT_LIMIT_FACTOR * expected_delay + detected
+def alert_deadline(max_delay: float, detected: float) -> float:
+    """Seconds from the injection by which an alert must have reached the receiver: the
+    catalog's maximum delay (drill seconds) after the fault was first seen from outside."""
+    return detected + max_delay
 
 
 class Phase(StrEnum):
@@ -51,12 +50,17 @@ class Category(StrEnum):
     NOT_DETECTED = "not-detected"
     ALERT_MISSING = "alert-missing"
     ALERT_WRONG = "alert-wrong"
+    ALERT_LATE = "alert-late"  # paged, but later than the catalog's maximum delay
+    RESOLVED_EARLY = "resolved-early"  # the alert cleared before the on-call could act
+    ALERT_UNEXPECTED = "alert-unexpected"  # an alert outside the scenario's declared set
     PAGED = "paged"  # someone was paged where the deployment promises to heal silently
     RECOVERY_FAILED = "recovery-failed"
     BUDGET_EXCEEDED = "budget-exceeded"
     DATA_LOST = "data-lost"
     RESIDUE = "residue"
     USER_IMPACT = "user-impact"  # the fault cost users more than the scenario allows
+    LOAD_MISSING = "load-missing"  # the load recorded too little to judge what users lost
+    RESTARTED = "restarted"  # the service was restarted where the runbook promises it is not
     SUITE = "suite-or-infrastructure"
 
     @property
@@ -75,13 +79,14 @@ class Result(StrEnum):
 class Figure(StrEnum):
     """Seconds, measured in drill time."""
 
-    TIME_TO_DETECT = "time_to_detect"  # injection -> first failing probe
+    TIME_TO_DETECT = "time_to_detect"  # injection -> first outside signal (probe, Prometheus)
     EXPECTED_ALERT_DELAY = "expected_alert_delay"  # compressed for + scrape + evaluation
+    ALERT_DEADLINE = "alert_deadline"  # injection -> latest the page may arrive (catalog)
     TIME_TO_PENDING = "time_to_pending"  # injection -> alert pending
     TIME_TO_ALERT = "time_to_alert"  # injection -> alert firing
     ALERT_AFTER_SYMPTOM = "alert_after_symptom"  # first failing evaluation -> firing
     TIME_TO_DELIVERED = "time_to_delivered"  # injection -> receiver got it
-    TIME_TO_RECOVER = "time_to_recover"  # first runbook command -> healthy
+    TIME_TO_RECOVER = "time_to_recover"  # last runbook command -> every signal cleared
     TIME_TO_RESOLVE = "time_to_resolve"  # injection -> healthy
     TIME_TO_ALERT_RESOLVED = "time_to_alert_resolved"  # injection -> resolved notification
     TIME_TO_SELF_HEAL = "time_to_self_heal"  # injection -> healthy with no operator

@@ -25,12 +25,20 @@ MEANING: dict[Category, str] = {
     Category.ALERT_MISSING: "the alert did not fire or was not delivered",
     Category.ALERT_WRONG: "the alert fired with wrong labels or runbook link, or did not "
                           "resolve",
+    Category.ALERT_LATE: "the page reached the receiver later than the catalog's maximum delay "
+                         "after detection",
+    Category.RESOLVED_EARLY: "the alert resolved before the on-call could act on it",
+    Category.ALERT_UNEXPECTED: "an alert fired that the scenario does not declare",
     Category.PAGED: "someone was paged for a fault the deployment promises to heal by itself",
     Category.RECOVERY_FAILED: "the runbook's recovery did not bring the service back",
-    Category.BUDGET_EXCEEDED: "a time budget (detect, alert, recover) was exceeded",
+    Category.BUDGET_EXCEEDED: "the time to detect or to recover was over its budget",
     Category.DATA_LOST: "an answered inference is missing from PostgreSQL, or stored twice",
     Category.RESIDUE: "something of the fault was left behind",
     Category.USER_IMPACT: "the fault cost users more failed inferences than the scenario allows",
+    Category.LOAD_MISSING: "the load recorded too few inferences to judge what the fault cost "
+                           "users",
+    Category.RESTARTED: "the service was restarted although the runbook promises it keeps "
+                        "running",
     Category.SUITE: "an error in the suite, its fixtures or the machine",
 }
 PRODUCT, SUITE = "Product defect", "Suite or infrastructure"

@@ -37,16 +37,31 @@ FOLLOW_UPS: dict[Category, str] = {
     Category.ALERT_MISSING: "Add or repair the alert rule in monitoring/alerts.yml.",
     Category.ALERT_WRONG: "Fix the alert's labels, runbook link or resolution in "
                           "monitoring/alerts.yml.",
+    Category.ALERT_LATE: "Make the page arrive within the catalog's maximum delay: shorten the "
+                         "rule's `for:` or range window, or Alertmanager's group wait; or agree "
+                         "a longer delay with on-call and change the catalog.",
+    Category.RESOLVED_EARLY: "Keep the alert firing while the fault lasts (a state-based "
+                             "expression, not an event or a short window), so that the on-call "
+                             "still sees it when they start the runbook.",
+    Category.ALERT_UNEXPECTED: "Find why this alert fired for this fault: tighten its rule in "
+                               "monitoring/alerts.yml, or declare it in the scenario's catalog "
+                               "entry if it should page.",
     Category.PAGED: "Make the deployment heal this fault before its alert fires (restart "
                     "policy, `for:`), or declare in the catalog that it pages.",
     Category.RECOVERY_FAILED: "Update the runbook section: its commands did not bring the "
                               "service back.",
-    Category.BUDGET_EXCEEDED: "Adjust alert thresholds or durations: a budget was exceeded.",
+    Category.BUDGET_EXCEEDED: "Make detection or recovery faster (probes, health checks, the "
+                              "runbook's commands), or state a larger budget in the catalog.",
     Category.DATA_LOST: "Find where answered inferences were lost; review the outbox and "
                         "PostgreSQL.",
     Category.RESIDUE: "Make the fault's revert complete: something was left behind.",
     Category.USER_IMPACT: "Make the service degrade more gently under this fault (outbox, "
                           "timeouts, restart time), or state a larger allowance in the catalog.",
+    Category.LOAD_MISSING: "Find why the load recorded too few inferences to judge the fault's "
+                           "cost (the load worker, its rate, the machine), then run it again.",
+    Category.RESTARTED: "Find what restarted the service although the runbook promises it keeps "
+                        "running (a health check, the restart policy, a runbook command), or "
+                        "change the runbook's promise.",
     Category.SUITE: "Fix the suite or its infrastructure, then run the scenario again.",
 }
 
@@ -224,17 +239,14 @@ def _data_evidence(journal: Journal) -> str:
 
 
 def follow_ups(journal: Journal) -> list[str]:
-    """Post-incident actions: the runbook's list, made specific by what this run showed."""
+    """Post-incident actions: the runbook's list, made specific by what this run showed. A
+    budget is named only where the run failed on it (journals.verdict)."""
     category = journals.category(journal)
     items = [FOLLOW_UPS[category]] if category else []
-    budgets = journal.budgets
-    for name, value, limit in (
-            ("detect", figure(journal, Figure.TIME_TO_DETECT), budgets["detect"]),
-            ("alert", figure(journal, Figure.ALERT_AFTER_SYMPTOM), journals.alert_target(journal)),
-            ("recover", journals.recovery(journal), budgets["recover"])):
-        if value is not None and limit and value > limit:
-            items.append(f"Time to {name} {value:.2f} s is over its budget {limit:.2f} s: "
-                         "review thresholds and the runbook.")
+    for name, (value, limit) in journals.budgeted(journal).items():
+        if limit is not None and journals.verdict(journal, name, value, limit) == "over":
+            items.append(f"Time to {name} {fmt.seconds(value, 2)} is over its budget "
+                         f"{fmt.seconds(limit, 2)}: review thresholds and the runbook.")
     items.append(f"Update {journal.runbook} with what was learned.")
     items.append("Hold a review with everyone involved, focused on prevention.")
     return items
@@ -246,7 +258,7 @@ def build(journal: Journal, secrets: Iterable[str] = ()) -> dict[str, Any]:
     journal = journals.redacted(journal, secrets)
     down, recovered = downtime(journal)
     injected = journals.injected_at(journal)
-    failure = journal.failure
+    failure, budgeted = journal.failure, journals.budgeted(journal)
     return {
         "run_id": journal.run_id,
         "scenario": journal.scenario,
@@ -264,8 +276,10 @@ def build(journal: Journal, secrets: Iterable[str] = ()) -> dict[str, Any]:
         "nobody_paged": journals.nobody_paged(journal),
         "times": {**{name.value: figure(journal, name) for name in Figure},
                   "downtime": down, "recovered": recovered},
-        "budgets": {"detect": journal.budgets["detect"], "recover": journal.budgets["recover"],
-                    "alert_after_symptom": journals.alert_target(journal)},
+        "budgets": {name: limit for name, (_, limit) in budgeted.items()},
+        # What the report may call over its budget: only what the run failed on.
+        "over": {name: journals.verdict(journal, name, value, limit) == "over"
+                 for name, (value, limit) in budgeted.items()},
         "impact": journal.impact,
         "timeline": timeline(journal),
         "actions": actions(journal),
@@ -289,13 +303,31 @@ def _resolution(report: dict[str, Any]) -> list[str]:
         verdict = "The service did not recover during the run."
     else:
         verdict = (f"Recovery took {fmt.seconds(t[Figure.TIME_TO_RECOVER.value], 2)} from the "
-                   "first runbook command.")
-    after, expected = t[Figure.ALERT_AFTER_SYMPTOM.value], t[Figure.EXPECTED_ALERT_DELAY.value]
+                   "last runbook command until every detection signal cleared"
+                   + (f", over its budget {fmt.seconds(report['budgets']['recover'], 2)}."
+                      if report["over"]["recover"] else "."))
+    return lines + ["", verdict + _alert_verdict(report)]
+
+
+def _alert_verdict(report: dict[str, Any]) -> str:
+    """When the page arrived against its deadline (late only where the run failed on it), and
+    how the rule's delay compares with its expected delay (information)."""
+    t, deadline = report["times"], report["budgets"]["alert"]
+    delivered, after = t[Figure.TIME_TO_DELIVERED.value], t[Figure.ALERT_AFTER_SYMPTOM.value]
+    text = ""
+    if delivered is not None:
+        text += f" The page reached the receiver {fmt.seconds(delivered, 2)} after the injection"
+        if deadline is not None:
+            text += (f", later than its deadline {fmt.seconds(deadline, 2)}"
+                     if report["over"]["alert"] else f" (deadline {fmt.seconds(deadline, 2)})")
+        text += "."
+    elif report["over"]["alert"] and not report["self_healing"]:
+        text += " The page did not reach the receiver by its deadline."
     if after is not None:
-        verdict += (f" The alert fired {fmt.seconds(after, 2)} after the first failing "
-                    f"evaluation; expected {fmt.seconds(expected, 2)} (scrape + evaluation + "
-                    f"`for`), target {fmt.seconds(report['budgets']['alert_after_symptom'], 2)}.")
-    return lines + ["", verdict]
+        text += (f" The alert fired {fmt.seconds(after, 2)} after the first failing "
+                 f"evaluation; expected {fmt.seconds(t[Figure.EXPECTED_ALERT_DELAY.value], 2)} "
+                 "(scrape + evaluation + `for`).")
+    return text
 
 
 def _cost(impact: dict[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""What every report derives from a typed journal (gameday.journal): runs, moments, targets.
+"""What every report derives from a typed journal (gameday.journal): runs, moments, verdicts.
 
 The lifecycle's figures are the only figures: a run that failed before one was measured has
 none, and the reports say "-". Nothing is looked up on disk here.
@@ -7,19 +7,20 @@ none, and the reports say "-". Nothing is looked up on disk here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
-from gameday.journal import ALERT_TARGET_FACTOR, Category, Figure, Journal, Phase
+from gameday.journal import Category, Figure, Journal, Phase, Result
 from gameday.redact import redact_data
 
 LABELS: dict[Figure, str] = {
     Figure.TIME_TO_DETECT: "time to detect",
     Figure.EXPECTED_ALERT_DELAY: "expected alert delay",
+    Figure.ALERT_DEADLINE: "alert deadline (page at the receiver)",
     Figure.TIME_TO_PENDING: "alert pending",
     Figure.TIME_TO_ALERT: "time to alert (firing)",
     Figure.ALERT_AFTER_SYMPTOM: "alert after the symptom",
     Figure.TIME_TO_DELIVERED: "alert delivered",
-    Figure.TIME_TO_RECOVER: "time to recover (first runbook command)",
+    Figure.TIME_TO_RECOVER: "time to recover (last runbook command to signals cleared)",
     Figure.TIME_TO_RESOLVE: "time to resolve (/health 200)",
     Figure.TIME_TO_ALERT_RESOLVED: "alert resolved",
     Figure.TIME_TO_SELF_HEAL: "healed by itself (/health 200)",
@@ -88,16 +89,57 @@ def recovery(journal: Journal) -> float | None:
 
 
 def alert_ratio(figures: Mapping[str, float | None]) -> float | None:
-    """Alert after the symptom over the expected alert delay; the target is
-    ALERT_TARGET_FACTOR. Bench reads the same ratio."""
+    """Alert after the symptom over the expected alert delay: information only, the alert's
+    budget is its deadline (alert_deadline). Bench reads the same ratio."""
     after = figures.get(Figure.ALERT_AFTER_SYMPTOM.value)
     expected = figures.get(Figure.EXPECTED_ALERT_DELAY.value)
     return None if after is None or not expected else round(after / expected, 2)
 
 
-def alert_target(journal: Journal) -> float | None:
-    expected = figure(journal, Figure.EXPECTED_ALERT_DELAY)
-    return None if expected is None else round(ALERT_TARGET_FACTOR * expected, 3)
+def alert_deadline(journal: Journal) -> float | None:
+    """Seconds after the injection by which the page had to reach the receiver (the catalog's
+    maximum delay after detection); None in a journal written before there was one."""
+    return journal.budgets.get("alert")
+
+
+# ---- verdicts -------------------------------------------------------------------------------
+# Issue 16: a budget either fails or is not a budget. A report marks a measure over its budget
+# only where the run failed on that measure, as the lifecycle judged it; a passed run is never
+# marked, whatever its figures say. These are the failures that judge each measure (a phase of
+# None: any phase).
+Measure = Literal["detect", "alert", "recover", "users"]
+JUDGED_BY: dict[Measure, tuple[tuple[Category, Phase | None], ...]] = {
+    "detect": ((Category.BUDGET_EXCEEDED, Phase.DETECT),),
+    "alert": ((Category.ALERT_LATE, None), (Category.PAGED, None)),
+    "recover": ((Category.BUDGET_EXCEEDED, Phase.RECOVER),),
+    "users": ((Category.USER_IMPACT, None), (Category.LOAD_MISSING, None)),
+}
+
+
+def budgeted(journal: Journal) -> dict[Measure, tuple[float | None, float | None]]:
+    """Each measure held against a time budget, as (value, budget); the alert's is the page's
+    arrival at the receiver against its deadline."""
+    return {"detect": (figure(journal, Figure.TIME_TO_DETECT), journal.budgets["detect"]),
+            "alert": (figure(journal, Figure.TIME_TO_DELIVERED), alert_deadline(journal)),
+            "recover": (recovery(journal), journal.budgets["recover"])}
+
+
+def failed_on(journal: Journal, measure: Measure) -> bool:
+    """Whether the run failed because of this measure."""
+    failure = journal.failure
+    if journal.result != Result.FAILED or failure is None:
+        return False
+    return any(failure.category == category and phase in (None, failure.phase)
+               for category, phase in JUDGED_BY[measure])
+
+
+def verdict(journal: Journal, measure: Measure, value: float | None,
+            budget: float | None) -> Literal["over", "within"] | None:
+    """How a report marks a measure: "over" where the run failed on it, "within" where its
+    value is within its budget, else no mark (a report does not judge what the run did not)."""
+    if failed_on(journal, measure):
+        return "over"
+    return "within" if value is not None and budget is not None and value <= budget else None
 
 
 def failure_tag(journal: Journal) -> str:

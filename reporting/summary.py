@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from gameday.journal import ALERT_TARGET_FACTOR, Category, Figure, Journal, Result
+from gameday.journal import Category, Figure, Journal, Result
 from gameday.redact import write_text
 from reporting import REPORTS, charts, cost, fmt, history, journals
 from reporting.journals import LABELS, figure
@@ -24,34 +24,39 @@ TREND_RUNS = 10
 TRENDS = (Figure.TIME_TO_ALERT, Figure.TIME_TO_RECOVER, Figure.TIME_TO_SELF_HEAL)
 USERS = ("availability during the fault", "failed (5xx / connection)", "budget burned",
          "p95 during vs before")
-TARGET = (f"alert target {ALERT_TARGET_FACTOR:g}× the expected delay (scrape + evaluation + "
-          "`for`), counted from the first failing evaluation")
+# Said once above the table; no mark word in it, as a passed run's page shows none.
+BUDGETS = ("Budgets: detect and recover per scenario; the alert's deadline is the catalog's "
+           "maximum delay after detection, for the page to reach the receiver. A figure turns "
+           "red only where the run failed on it")
 
 
 # ---- the data -------------------------------------------------------------------------------
-def _measure(value: float | None, budget: float | None) -> dict[str, Any]:
+def _measure(journal: Journal, measure: journals.Measure, value: float | None,
+             budget: float | None) -> dict[str, Any]:
     return {"seconds": value, "budget": budget, "ratio": fmt.ratio(value, budget),
-            "within": None if value is None or budget is None else value <= budget}
+            "state": journals.verdict(journal, measure, value, budget)}
 
 
 def scenario_row(journal: Journal) -> dict[str, Any]:
-    after, target = figure(journal, Figure.ALERT_AFTER_SYMPTOM), journals.alert_target(journal)
+    budgeted = journals.budgeted(journal)
     return {
         "scenario": journal.scenario, "title": journal.title, "result": journal.result.value,
         "failure": journals.failure_tag(journal),
         "message": journal.failure.message if journal.failure else "",
-        "detect": _measure(figure(journal, Figure.TIME_TO_DETECT), journal.budgets["detect"]),
-        "alert": {"seconds": figure(journal, Figure.TIME_TO_ALERT), "after_symptom": after,
-                  "expected": figure(journal, Figure.EXPECTED_ALERT_DELAY), "budget": target,
-                  "ratio": journals.alert_ratio(journal.figures),
-                  "within": None if after is None or target is None else after <= target,
+        "detect": _measure(journal, "detect", *budgeted["detect"]),
+        "alert": {**_measure(journal, "alert", *budgeted["alert"]),
+                  "firing": figure(journal, Figure.TIME_TO_ALERT),
+                  "after_symptom": figure(journal, Figure.ALERT_AFTER_SYMPTOM),
+                  "expected": figure(journal, Figure.EXPECTED_ALERT_DELAY),
+                  # Information only: how the rule's delay compares with what it should take.
+                  "expected_ratio": journals.alert_ratio(journal.figures),
                   "nobody_paged": journals.nobody_paged(journal),
                   "paged": journals.category(journal) == Category.PAGED},
-        "recover": {**_measure(journals.recovery(journal), journal.budgets["recover"]),
+        "recover": {**_measure(journal, "recover", *budgeted["recover"]),
                     "by_itself": journals.healed_by_itself(journal)},
         "back_to_healthy": journals.back_to_healthy(journal),
         "impact": journal.impact,
-        "user_impact": journals.category(journal) == Category.USER_IMPACT,
+        "user_impact": journals.failed_on(journal, "users"),
         "incident": f"../incidents/{journal.run_id}/{journal.scenario}.md",
     }
 
@@ -76,35 +81,47 @@ def build(run_id: str, run: list[Journal], root: Path = REPORTS, runs: int = TRE
 
 
 def _cell(kind: str, f: dict[str, Any]) -> tuple[str, str, str | None]:
-    """One figure of a row as (value, note, state); state is "within", "over" or None."""
-    state = None if f["within"] is None else ("within" if f["within"] else "over")
-    if kind == "alert" and f["nobody_paged"]:
-        return "nobody paged", "healed by itself", "within"
-    if kind == "alert" and f["paged"]:
-        return "paged", "the deployment promises to heal this by itself", "over"
-    if f["seconds"] is None:
-        return "-", "", None
+    """One figure of a row as (value, note, state); the state is journals.verdict's."""
     if kind == "alert":
-        if f["after_symptom"] is None:
-            return f"{f['seconds']:.2f} s", "", None
-        return (f"{f['seconds']:.2f} s", f"{f['after_symptom']:.2f} s after the symptom · "
-                f"target {fmt.seconds(f['budget'], 2)} · {f['ratio']:.2f}× expected", state)
+        return _alert_cell(f)
+    if f["seconds"] is None:
+        return "-", "", f["state"]
     note = f"budget {fmt.seconds(f['budget'], 0)} · {f['ratio']:.2f}×"
     if kind == "recover" and f["by_itself"]:
         note += " · healed by itself"
-    return f"{f['seconds']:.2f} s", note, state
+    return f"{f['seconds']:.2f} s", note, f["state"]
+
+
+def _alert_cell(f: dict[str, Any]) -> tuple[str, str, str | None]:
+    """The page's arrival against its deadline; when the rule fired, how that compares with
+    its expected delay (information, never a mark)."""
+    if f["nobody_paged"]:
+        return "nobody paged", "healed by itself", "within"
+    if f["paged"]:
+        return "paged", "the deployment promises to heal this by itself", f["state"]
+    notes = [] if f["budget"] is None else [f"deadline {fmt.seconds(f['budget'], 2)}"]
+    if f["firing"] is not None:
+        notes.append(f"fired {fmt.seconds(f['firing'], 2)}")
+    if f["after_symptom"] is not None and f["expected_ratio"] is not None:
+        notes.append(f"{f['after_symptom']:.2f} s after the symptom, "
+                     f"{f['expected_ratio']:.2f}× expected")
+    if f["seconds"] is not None:
+        value = f"{f['seconds']:.2f} s"
+    else:  # the lifecycle stops waiting at the deadline: a late page has no arrival time
+        value = "not delivered by its deadline" if f["state"] == "over" else "-"
+    return value, " · ".join(notes), f["state"]
 
 
 def _user_cells(row: dict[str, Any]) -> list[tuple[str, str, str | None]]:
-    """The USERS columns of a row as (value, note, state); a cost over the scenario's
-    allowance is "over"."""
-    impact = row["impact"]
+    """The USERS columns of a row as (value, note, state): a run that failed on what the
+    fault cost users (or on too little load to judge it) is marked on the failed count, or
+    on "no load ran"."""
+    impact, over = row["impact"], "over" if row["user_impact"] else None
     if not impact:
-        return [(cost.NO_LOAD, "", None)] + [("-", "", None)] * (len(USERS) - 1)
+        return [(cost.NO_LOAD, "", over)] + [("-", "", None)] * (len(USERS) - 1)
     windows = impact["windows"]
     return [(cost.percent(windows["during"]["availability"]), "", None),
-            (str(impact["failed_inferences"]), cost.kinds(cost.failed_by_kind(impact)),
-             "over" if row["user_impact"] else None),
+            (str(impact["failed_inferences"]), cost.kinds(cost.failed_by_kind(impact)), over),
             (cost.percent(impact["error_budget_burned"]), "", None),
             (cost.ms(windows["during"]["p95_ms"]), cost.p95_before(impact), None)]
 
@@ -135,13 +152,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
              f"Started {fmt.utc(summary['started'], millis=False)}; "
              f"{len(summary['rows'])} scenarios: {c['passed']} passed, {c['failed']} failed, "
              f"{c['broken']} broken. Alert durations compressed "
-             f"x{summary['compression_factor'] or 1:g}. Budgets: detect and recover per "
-             f"scenario; {TARGET}.", ""]
+             f"x{summary['compression_factor'] or 1:g}. {BUDGETS}.", ""]
     if not summary["rows"]:
         lines.append("No real scenario ran in this run.")
     else:
-        lines += ["| scenario | result | time to detect | time to alert | time to recover | "
-                  + " | ".join(USERS) + " | incident |", "| --- " * (6 + len(USERS)) + "|"]
+        lines += ["| scenario | result | time to detect | time to alert (delivered) | time to "
+                  "recover | " + " | ".join(USERS) + " | incident |",
+                  "| --- " * (6 + len(USERS)) + "|"]
         for r in summary["rows"]:
             result = r["result"] + (f" ({r['failure']})" if r["failure"] else "")
             users = " | ".join(_md(*cell) for cell in _user_cells(r))
@@ -217,14 +234,14 @@ def render_html(summary: dict[str, Any]) -> str:
            f'<p class="muted">Started {fmt.utc(summary["started"], millis=False)} · '
            f'{len(summary["rows"])} scenarios: <span class="passed">{c["passed"]} passed</span>, '
            f'<span class="failed">{c["failed"]} failed</span>, {c["broken"]} broken · alert '
-           f'durations compressed ×{summary["compression_factor"] or 1:g} · {e(TARGET)}</p>']
+           f'durations compressed ×{summary["compression_factor"] or 1:g} · {e(BUDGETS)}.</p>']
     if not summary["rows"]:
         out.append("<p>No real scenario ran in this run.</p>")
     else:
         users = "".join(f"<th>{e(name.capitalize())}</th>" for name in USERS)
         out.append("<table><thead><tr><th>Scenario</th><th>Result</th><th>Time to detect</th>"
-                   f"<th>Time to alert</th><th>Time to recover</th>{users}<th>Incident</th>"
-                   "</tr></thead><tbody>")
+                   "<th>Time to alert (delivered)</th><th>Time to recover</th>"
+                   f"{users}<th>Incident</th></tr></thead><tbody>")
         for r in summary["rows"]:
             failure = f"<br><small>{e(r['failure'])}</small>" if r["failure"] else ""
             out.append(f"<tr><td><b>{e(r['scenario'])}</b><br><small>{e(r['title'])}</small>"

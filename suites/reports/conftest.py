@@ -30,6 +30,7 @@ from gameday.journal import (
     Phase,
     PhaseRecord,
     Result,
+    alert_deadline,
 )
 from gameday.observers import JournalFile
 from gameday.prober import Observation
@@ -40,6 +41,7 @@ NEW_START = 1764270000.0  # 2025-11-27 19:00:00 UTC
 OLD_START = NEW_START - 86400.0
 PG_ALERT = "DatabaseConnectionFailure"
 RATE = 50.0  # the load's inferences a second
+MAX_DELAY = 18.0  # drill seconds the samples' pages may take after detection (6m / 20)
 
 
 class Run:
@@ -129,6 +131,12 @@ class Run:
         self.journal.impact = impact(requests, self.injected, self.injected + healed,
                                      self.clock, self.journal.compression_factor)
 
+    def deadline(self) -> None:
+        """The alert's deadline, recorded as the lifecycle does: a figure and the budget."""
+        detected = self.journal.figures[Figure.TIME_TO_DETECT.value]
+        self.journal.budgets["alert"] = alert_deadline(MAX_DELAY, detected)
+        self.figures(alert_deadline=self.journal.budgets["alert"])
+
     def figures(self, **seconds: float) -> None:
         self.journal.figures.update({Figure(name).value: round(value, 3)
                                      for name, value in seconds.items()})
@@ -167,6 +175,7 @@ def db_down(run_id: str = NEW_RUN, start: float = NEW_START, *, variant: str = R
     run.figures(time_to_detect=1.912)
     run.phase(Phase.DETECT, 2.378, signals={"ready fails naming 'database'": 1.912},
               evidence=["app log says /Database connection error/"])
+    run.deadline()
     if variant != REAL:  # the rule is gone: nothing fires
         run.probe(2.22, "inference", False, 500, "variant")
         run.phase(Phase.ALERT, 26.9, ok=False)
@@ -253,6 +262,7 @@ def port_conflict(run_id: str = NEW_RUN, start: float = NEW_START + 120) -> Jour
     run.probe(0.3, "health", False, None, "ConnectError: connection refused")
     run.figures(time_to_detect=0.3)
     run.phase(Phase.DETECT, 0.6, signals={"health fails": 0.3}, evidence=["injection saw"])
+    run.deadline()
     figures = {"expected_alert_delay": 4.1, "time_to_pending": 1.2, "time_to_alert": 5.3,
                "alert_after_symptom": 4.9, "time_to_delivered": 6.4}
     run.figures(**figures)
@@ -269,6 +279,13 @@ def port_conflict(run_id: str = NEW_RUN, start: float = NEW_START + 120) -> Jour
     return run.end(Failure(Phase.RECOVER, Category.RECOVERY_FAILED,
                            f"service-down.md:39: `docker-compose up -d app-prod` exited 1: "
                            f"{output}"))
+
+
+def failed(journal: Journal, phase: Phase, category: Category, message: str) -> Journal:
+    """The same run, failed as the lifecycle would have failed it."""
+    journal.result = Result.FAILED if category.product_defect else Result.BROKEN
+    journal.failure = Failure(phase, category, message)
+    return journal
 
 
 def session_journals() -> list[Journal]:

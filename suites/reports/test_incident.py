@@ -10,7 +10,7 @@ import pytest
 
 from gameday.journal import Category, Failure, Figure, Phase, Result
 from reporting import incident
-from suites.reports.conftest import NEW_RUN, db_down, port_conflict, service_crash
+from suites.reports.conftest import NEW_RUN, db_down, failed, port_conflict, service_crash
 
 pytestmark = pytest.mark.report
 
@@ -183,8 +183,19 @@ def test_two_restarts_escalate() -> None:
     assert met == {"more than one restart needed, or a restart failed"}
 
 
-def test_over_budget_becomes_a_follow_up() -> None:
-    j = db_down(alert=30.0)  # 26.6 s after the symptom, target 1.5 x 8.25 = 12.375
+def test_a_late_page_becomes_a_follow_up() -> None:
+    j = failed(db_down(alert=30.0), Phase.ALERT, Category.ALERT_LATE, "paged at 31.5s")
     follow_ups = incident.build(j)["follow_ups"]
-    assert any(re.match(r"Time to alert 26\.60 s is over its budget 12\.38 s", f)
+    assert incident.FOLLOW_UPS[Category.ALERT_LATE] in follow_ups
+    assert any(re.match(r"Time to alert 31\.50 s is over its budget 19\.91 s", f)
                for f in follow_ups)
+    assert ("The page reached the receiver 31.50 s after the injection, later than its "
+            "deadline 19.91 s.") in incident.render_markdown(incident.build(j))
+
+
+def test_a_late_page_of_a_passed_run_is_no_follow_up() -> None:
+    """The lifecycle judged it: a report does not turn a passed run's figure into a verdict."""
+    report = incident.build(db_down(alert=30.0))
+    assert not any("budget" in f for f in report["follow_ups"])
+    assert ("The page reached the receiver 31.50 s after the injection (deadline 19.91 s)."
+            in incident.render_markdown(report))
