@@ -1,7 +1,9 @@
 """credential-stuffing: a client on the stack network tries guessed API keys, many per second.
 
-The burst is bounded in count and in time (at most `requests` requests, evenly spread over at
-most `seconds` seconds) and comes from its own container on the deployment's network (labelled
+The burst sends `rate` guesses a second (a rate, as a rule sees it in production) for `duration`
+(a production span, compressed like the rules: a drill that kept a production duration would
+look `factor` times longer to the compressed windows). It is bounded in count and in time, and
+comes from its own container on the deployment's network (labelled
 with the run's labels; it removes itself when the burst is over, and revert removes it if it is
 still there), so that the app's log names its address, as it would name an attacker's. Each
 guess is a fresh random key: every answer must be a 401.
@@ -56,27 +58,41 @@ print("done", sum(codes.values()), "requests in", round(time.monotonic() - start
 
 @dataclass
 class CredentialStuffing:
-    requests: int = 300
-    seconds: float = 15.0
+    rate: float = 20.0  # guesses per second
+    duration: str = "15m"  # in production; the drill's is this divided by its factor
     description: str = ("A client on the service's network tried hundreds of guessed API keys "
                         "against /model/inference within seconds (credential stuffing).")
+    # Guessing exposes the key in use (the runbook must rotate it); a client that mistypes
+    # its own key a few times exposes nothing.
+    exposes_key: bool = True
     exposed_key: str = ""  # the key in use during the attack: the runbook must rotate it
 
     def __post_init__(self) -> None:
-        if not 0 < self.requests <= MAX_REQUESTS or not 0 < self.seconds <= MAX_SECONDS:
+        if not 0 < self.rate <= MAX_REQUESTS / MAX_SECONDS:
+            raise ValueError(f"a burst is bounded: at most {MAX_REQUESTS / MAX_SECONDS:g} "
+                             f"guesses a second, not {self.rate:g}")
+
+    def burst(self, stack: Stack) -> tuple[int, float]:
+        """Requests and drill seconds of the burst, bounded."""
+        seconds = stack.compression.scale(self.duration)
+        requests = round(self.rate * seconds)
+        if not 0 < requests <= MAX_REQUESTS or not 0 < seconds <= MAX_SECONDS:
             raise ValueError(f"a burst is bounded: 1..{MAX_REQUESTS} requests within "
-                             f"{MAX_SECONDS:g}s, not {self.requests} in {self.seconds:g}s")
+                             f"{MAX_SECONDS:g}s, not {requests} in {seconds:g}s")
+        return requests, seconds
 
     def name(self, stack: Stack) -> str:
         return f"{stack.project}-credential-stuffing"
 
     def inject(self, stack: Stack) -> str:
-        self.exposed_key = stack.api_key
+        requests, seconds = self.burst(stack)
+        self.exposed_key = stack.api_key if self.exposes_key else ""
         address, first = start_client(
             stack, self.name(stack), SCRIPT, f"http://app-prod:{APP_PORT}/model/inference",
-            str(self.requests), str(self.seconds))
-        return (f"client {self.name(stack)} at {address} sends up to {self.requests} requests "
-                f"with guessed keys over {self.seconds:g}s; {first}")
+            str(requests), str(seconds))
+        return (f"client {self.name(stack)} at {address} sends up to {requests} requests "
+                f"with guessed keys over {seconds:g}s ({self.rate:g}/s for {self.duration} "
+                f"compressed); {first}")
 
     def _exposed_key_answer(self, stack: Stack) -> int:
         """The status an inference with the exposed key gets (401 once it is rotated)."""

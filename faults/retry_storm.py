@@ -4,7 +4,8 @@ The way it happens in the wild: a client release retries its connectivity check 
 loop, from every device behind one address. The storm comes from its own container on the
 deployment's network (so that the app's access log names its address), over kept-alive
 connections, paced to `rate` requests per second over `threads` connections, and it stops by
-itself after `seconds`. Revert removes it if it is still sending.
+itself after `duration` (a production span, compressed like the rules). Revert removes it if it
+is still sending.
 
 A storm is anomalous against what came before it. AnomalousTraffic compares with the hour
 that ended 10 minutes ago: a service with no history that far back has no baseline, and a
@@ -75,8 +76,8 @@ print("done", sum(codes.values()), "requests in", round(took, 1), "s:", dict(cod
 
 @dataclass
 class RetryStorm:
-    rate: float = 400.0  # requests per second
-    seconds: float = 180.0
+    rate: float = 400.0  # requests per second, as a rule sees them in production too
+    duration: str = "45m"  # in production; the drill's is this divided by its factor
     path: str = "/alive"
     threads: int = 8
     history: str = "15m"  # of the service's traffic in Prometheus before the storm begins
@@ -85,9 +86,16 @@ class RetryStorm:
                         "address sent hundreds of requests per second.")
 
     def __post_init__(self) -> None:
-        if not 0 < self.rate <= MAX_RATE or not 0 < self.seconds <= MAX_SECONDS:
-            raise ValueError(f"a storm is bounded: at most {MAX_RATE:g}/s for {MAX_SECONDS:g}s, "
-                             f"not {self.rate:g}/s for {self.seconds:g}s")
+        if not 0 < self.rate <= MAX_RATE:
+            raise ValueError(f"a storm is bounded: at most {MAX_RATE:g}/s, not {self.rate:g}/s")
+
+    def seconds(self, stack: Stack) -> float:
+        """The storm's length in the drill, bounded."""
+        seconds = stack.compression.scale(self.duration)
+        if not 0 < seconds <= MAX_SECONDS:
+            raise ValueError(f"a storm is bounded: at most {MAX_SECONDS:g}s in the drill, not "
+                             f"{seconds:g}s ({self.duration} compressed)")
+        return seconds
 
     def name(self, stack: Stack) -> str:
         return f"{stack.project}-retry-storm"
@@ -115,12 +123,13 @@ class RetryStorm:
                 f"({usual[0]:.0f}/s over {self.quiet})")
 
     def inject(self, stack: Stack) -> str:
+        seconds = self.seconds(stack)
         prepared = self.prepare(stack)  # at once when the lifecycle has already waited
         address, first = start_client(
             stack, self.name(stack), SCRIPT, "app-prod", str(APP_PORT), self.path,
-            str(self.rate), str(self.seconds), str(self.threads))
+            str(self.rate), str(seconds), str(self.threads))
         return (f"{prepared}; client {self.name(stack)} at {address} sends GET {self.path} at "
-                f"{self.rate:g}/s for up to {self.seconds:g}s; {first}")
+                f"{self.rate:g}/s for up to {seconds:g}s ({self.duration} compressed); {first}")
 
     def revert(self, stack: Stack) -> None:
         remove_client(stack, self.name(stack))

@@ -28,10 +28,16 @@ RESOLVE_BUDGET = 60.0
 ON_CALL_RESPONSE_SECONDS = 300.0
 
 
+# What no factor compresses on the way to a page: the service's own timeouts before it counts a
+# dependency as failed (up to 3 s for a hung one) and the delivery through Alertmanager.
+UNCOMPRESSED_ALERT_SECONDS = 5.0
+
+
 def alert_deadline(max_delay: float, detected: float) -> float:
     """Seconds from the injection by which an alert must have reached the receiver: the
-    catalog's maximum delay (drill seconds) after the fault was first seen from outside."""
-    return detected + max_delay
+    catalog's maximum delay (drill seconds) after the fault was first seen from outside, plus
+    what the drill cannot compress."""
+    return detected + max_delay + UNCOMPRESSED_ALERT_SECONDS
 
 
 class Phase(StrEnum):

@@ -41,7 +41,7 @@ NEW_START = 1764270000.0  # 2025-11-27 19:00:00 UTC
 OLD_START = NEW_START - 86400.0
 PG_ALERT = "DatabaseConnectionFailure"
 RATE = 50.0  # the load's inferences a second
-MAX_DELAY = 18.0  # drill seconds the samples' pages may take after detection (6m / 20)
+MAX_DELAY = 13.0  # drill seconds after detection the samples state (with the uncompressed 5 s: 18)
 
 
 class Run:

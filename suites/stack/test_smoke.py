@@ -58,6 +58,21 @@ def test_runbook_diagnostics_run_in_the_toolbox(stack, name, section) -> None:
     assert failures == []
 
 
+def test_a_runbook_line_in_the_toolbox_reaches_the_live_project(stack) -> None:
+    """The deployment's directory is called `deploy` and nothing names the project but the
+    files (no COMPOSE_PROJECT_NAME in .env or in the toolbox): an operator's `docker-compose`
+    line still addresses the live project, not an empty one named after a directory (issue 16).
+    Only variable names are compared: .env holds the database password."""
+    assert stack.deploy_dir.name == "deploy"
+    env = {line.partition("=")[0] for line in (stack.deploy_dir / ".env").read_text().split()}
+    assert "COMPOSE_FILE" in env and "COMPOSE_PROJECT_NAME" not in env
+    toolbox = {item.partition("=")[0] for item in stack.container("toolbox").attrs["Config"]["Env"]}
+    assert "COMPOSE_PROJECT_NAME" not in toolbox
+    result = stack.toolbox("docker-compose ps -q app-prod")
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [stack.container("app-prod").id]
+
+
 def test_every_published_port_binds_loopback(stack) -> None:
     published = {}
     for service in stack.services():

@@ -3,6 +3,10 @@ health check and restart policy; every image it names is one `make setup` builds
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -75,3 +79,22 @@ def test_metrics_is_published_no_wider_than_the_readme_says() -> None:
         in readme
     assert "/metrics, which is for the monitoring network only" in " ".join(
         (target / "config" / "production.yml").read_text().replace("#", " ").split())
+
+
+def test_the_project_is_named_by_the_file_whatever_the_directory(tmp_path: Path) -> None:
+    """Deployed from a directory not called `mmllm`, with nothing naming the project, Compose
+    still calls it `mmllm`; and the toolbox is given no name of its own to override that, so
+    its runbook lines address the same project as the host (issue 16)."""
+    deploy = tmp_path / "staging-east"
+    deploy.mkdir()
+    shutil.copy2(COMPOSE, deploy / "docker-compose.yml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    env.update(POSTGRES_PASSWORD="files-check", DEPLOY_DIR=str(deploy))
+    result = subprocess.run(["docker", "compose", "config", "--format", "json"], cwd=deploy,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rendered = json.loads(result.stdout)
+    assert rendered["name"] == "mmllm"
+    assert rendered["networks"]["default"]["name"] == "mmllm_default"
+    assert "COMPOSE_PROJECT_NAME" not in rendered["services"]["toolbox"]["environment"]
+    assert "COMPOSE_PROJECT_NAME" not in compose()["services"]["toolbox"]["environment"]

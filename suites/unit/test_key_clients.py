@@ -8,6 +8,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -98,12 +99,20 @@ def test_the_load_follows_the_keys_file(server: str, tmp_path: Path) -> None:
 
 
 def test_the_burst_is_bounded_in_count_and_time() -> None:
+    from faults.credential_stuffing import MAX_REQUESTS, MAX_SECONDS
+    from fixtures.monitoring import Compression
+
     entry = catalog.get("credential-stuffing").fault.build()
     assert isinstance(entry, CredentialStuffing)
-    assert entry.requests <= 1000 and entry.seconds <= 30
-    for bad in ({"requests": 0}, {"requests": 100_000}, {"seconds": 0}, {"seconds": 3600}):
+    drill = SimpleNamespace(compression=Compression(15.0))
+    requests, seconds = entry.burst(drill)
+    assert requests <= MAX_REQUESTS and seconds == 60.0 <= MAX_SECONDS  # 15m at 1/15
+    for bad in ({"rate": 0}, {"rate": 100_000}):
         with pytest.raises(ValueError, match="bounded"):
             CredentialStuffing(**bad)
+    for bad in ({"duration": "1h"}, {"rate": 0.001, "duration": "1m"}):
+        with pytest.raises(ValueError, match="bounded"):
+            CredentialStuffing(**bad).burst(drill)
 
 
 def test_credential_stuffing_gets_its_broken_variants_and_not_the_lying_health_one() -> None:
@@ -133,7 +142,7 @@ def _validating(scenario: catalog.Scenario, failure_at: float, monkeypatch: pyte
 
     run = lifecycle.Lifecycle.__new__(lifecycle.Lifecycle)
     run.scenario, run.prober, run.injected_at, run.recover_started = scenario, Record(), 100, 200
-    for name in ("_user_impact", "_no_answer_lost", "_no_unrelated_critical"):
+    for name in ("_user_impact", "_no_answer_lost", "_no_unexpected_alert", "_not_restarted"):
         monkeypatch.setattr(run, name, lambda *a: {})
     monkeypatch.setattr(run, "_run_section", lambda *a: [])
     monkeypatch.setattr(run, "_resolved", lambda *a: {})
