@@ -81,7 +81,9 @@ class RetryStorm:
     path: str = "/alive"
     threads: int = 8
     history: str = "15m"  # of the service's traffic in Prometheus before the storm begins
-    quiet: str = "70m"  # ... over which that traffic must average under a quarter of `rate`
+    # ... over which that traffic must average under a quarter of `rate` (a storm that must
+    # stand out); empty for a surge that is meant to stay under the rule's bar
+    quiet: str = "70m"
     description: str = ("A client release retried its connectivity check in a tight loop: one "
                         "address sent hundreds of requests per second.")
 
@@ -102,10 +104,12 @@ class RetryStorm:
 
     def prepare(self, stack: Stack) -> str:
         """Wait for a baseline the storm stands out from: `history` of traffic, calm enough."""
-        history, quiet = stack.compression.scale(self.history), stack.compression.scale(self.quiet)
+        history = stack.compression.scale(self.history)
+        quiet = stack.compression.scale(self.quiet or self.history)
         prometheus = PrometheusClient(stack.endpoints.prometheus)
         counter = 'http_requests_total{job="mobile-multimodal-app"}'
-        calm_below = self.rate / 4  # storm + usual then pass 4 x usual, the rule's bar
+        # storm + usual then pass 4 x usual, the rule's bar; a surge needs no calm before it
+        calm_below = self.rate / 4 if self.quiet else float("inf")
         usual: list[float] = []
 
         def calm_with_history() -> bool:
@@ -119,8 +123,8 @@ class RetryStorm:
         wait_until(calm_with_history, quiet + history + 30,
                    what=f"{self.history} of the service's traffic in Prometheus, averaging under "
                         f"{calm_below:g}/s over {self.quiet}")
-        return (f"waited {time.monotonic() - started:.0f}s for a calm baseline "
-                f"({usual[0]:.0f}/s over {self.quiet})")
+        return (f"waited {time.monotonic() - started:.0f}s for a baseline "
+                f"({usual[0]:.0f}/s over {self.quiet or self.history})")
 
     def inject(self, stack: Stack) -> str:
         seconds = self.seconds(stack)

@@ -566,6 +566,26 @@ SCENARIOS: tuple[Scenario, ...] = (
         recover_budget=60.0,
         usual_seconds=45.0,
     ),
+    Scenario(
+        name="traffic-surge",
+        title="A client app's busy hour doubles the service's traffic for ten minutes: under "
+              "AnomalousTraffic's bar, nobody is paged",
+        # 55/s beside the game day's ~55/s: twice the usual, under 4x (the rule's bar).
+        fault=fault("retry_storm", rate=55.0, duration="10m", path="/alive", history="15m",
+                    quiet="", description="A client app's busy hour doubled the service's "
+                    "traffic for ten minutes."),
+        detect=(Query('sum(rate(http_requests_total{job="mobile-multimodal-app", '
+                      'handler="/alive"}[1m])) > 25', "over 25 requests a second to /alive"),),
+        evidence=(Evidence("injection", r"first answer \{200: 1\}"),),
+        never_fails=("health", "ready", "inference"),
+        alerts=(),
+        must_not_page=("AnomalousTraffic",),
+        section="Scenario 5: a surge within the usual bounds (no page)",
+        key_step=None,
+        keeps_running=True,
+        recover_budget=90.0,
+        usual_seconds=95.0,
+    ),
 )
 
 # Alerts that no scenario fires end to end yet, and why (a test keeps this list and the
