@@ -16,6 +16,7 @@ import argparse
 import importlib
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,21 @@ class Signal:
         if ok:
             return False
         return self.mentions is None or self.mentions in body.lower()
+
+    def seen_at(self, observations: Iterable[Any]) -> float | None:
+        """When the signal first shows in the prober's observations (`at`, `endpoint`, `ok`,
+        `body`, `seconds`, in time order); a lasting one, when it had lasted long enough."""
+        run_start = None
+        for o in observations:
+            if o.endpoint != self.endpoint:
+                continue
+            if not self.matches(o.endpoint, o.ok, o.body, o.seconds):
+                run_start = None
+                continue
+            run_start = o.at if run_start is None else run_start
+            if not self.lasting or o.at - run_start >= self.lasting:
+                return o.at
+        return None
 
     def __str__(self) -> str:
         if self.slower_than is not None:

@@ -238,17 +238,7 @@ class Lifecycle:
         lasted long enough), or None."""
         if isinstance(signal, Query):
             return time.time() if self._query(signal) else None
-        run_start = None
-        for o in self.prober.since(self.injected_at):
-            if o.endpoint != signal.endpoint:
-                continue
-            if not signal.matches(o.endpoint, o.ok, o.body, o.seconds):
-                run_start = None
-                continue
-            run_start = o.at if run_start is None else run_start
-            if not signal.lasting or o.at - run_start >= signal.lasting:
-                return o.at
-        return None
+        return signal.seen_at(self.prober.since(self.injected_at))
 
     def inject(self) -> dict:
         prepare = getattr(self.fault, "prepare", None)  # a wait that is not the fault's time

@@ -124,3 +124,34 @@ def test_an_answered_inference_is_recorded_and_cached(stack, postgres, redis_cli
     digest = hashlib.sha256(image).hexdigest()
     assert rows == [(rid, "captioning", "success", digest) for rid in ids]
     assert redis_client.keys(f"inference:cache:*:captioning:{digest}:*")
+
+
+def test_a_healthy_release_restart_is_no_lasting_failure(stack) -> None:
+    """oom, bad-config and port-conflict are detected by /health failing for RESTART_SECONDS in
+    a row, because their fault restarts the service: a healthy release's restart (Compose
+    recreating the app, as `docker compose up -d` does for a changed service) must stay under
+    that, or the signal would be the restart, not the fault."""
+    from gameday.catalog import RESTART_SECONDS, Signal
+    from gameday.prober import Prober
+
+    before = stack.container("app-prod").id
+    with Prober(stack.endpoints.app, checks.tiny_png_b64(),
+                api_key=stack.endpoints.current_key) as prober:
+        wait_until(lambda: prober.since(0), timeout=10, what="a first probe")
+        result = stack.run_compose("up", "-d", "--force-recreate", "app-prod")
+        assert result.returncode == 0, result.stderr
+        wait_until(lambda: AppClient(stack.endpoints.app).health().status_code == 200,
+                   timeout=60, what="healthy after the restart")
+        wait_until(lambda: prober.first(prober.since(0)[-1].at, lambda o: o.ok), timeout=10,
+                   what="a probe after the restart")
+    assert stack.container("app-prod").id != before  # it did restart
+    health = [o for o in prober.since(0) if o.endpoint == "health"]
+    failed = [o for o in health if not o.ok]
+    assert failed, "no /health probe failed during the restart: the probe saw nothing"
+    longest, start = 0.0, None
+    for o in health:
+        start = (start or o.at) if not o.ok else None
+        longest = max(longest, o.at - start) if start else longest
+    print(f"healthy restart: /health failed {len(failed)} times, longest streak {longest:.1f}s "
+          f"(signal at {RESTART_SECONDS:g}s)")
+    assert Signal("health", lasting=RESTART_SECONDS).seen_at(health) is None, longest

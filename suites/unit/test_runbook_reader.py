@@ -95,3 +95,29 @@ def test_every_runbook_inference_sends_the_current_api_key() -> None:
                 raise AssertionError(f"{path.name}:{number} sends no API key: {line[:120]}")
             found += header in line
     assert found >= 6
+
+
+def test_no_runbook_line_acts_on_a_service_production_lacks() -> None:
+    """A runbook line that restarts, starts or stops a service acts on one of the deployment
+    file's own services: a drill-only part (the fault proxy) never does a recovery (issue 16).
+    """
+    import re
+
+    import yaml
+
+    deployed = set(yaml.safe_load((runbook.RUNBOOKS.parent / "docker-compose.yml").read_text())
+                   ["services"])
+    acts = re.compile(r"docker-compose\s+(?:restart|start|stop|up\s+-d|rm\s+-f|kill|pause|"
+                      r"unpause)((?:\s+[a-z][\w-]*)+)")
+    seen = []
+    for path in sorted(runbook.RUNBOOKS.glob("*.md")):
+        text = path.read_text()
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            for match in acts.finditer(line):
+                services = [w for w in match.group(1).split() if not w.startswith("-")]
+                seen += services
+                assert set(services) <= deployed, f"{path.name}:{number}: {line.strip()}"
+    assert "postgres" in seen and "app-prod" in seen  # the pattern does find lines
+    assert "toxiproxy" not in deployed
