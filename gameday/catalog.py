@@ -185,7 +185,7 @@ class Scenario:
     allowed_alerts: tuple[str, ...] = ()  # collateral alerts that may also fire
     must_not_page: tuple[str, ...] = ()  # the deployment heals this by itself: nobody paged
     # What the fault may cost users: seconds' worth of inferences (at the load's rate) that may
-    # fail, from the injection to the end of validation. 0 where the service promises to keep
+    # fail, from the injection until validation begins. 0 where the service promises to keep
     # serving; where it is down until the runbook acts, the honest figure (measured, with room).
     may_fail_seconds: float = 0.0
     # never_fails holds through the runbook's recovery too (e.g. a key rotation, which must not
@@ -222,8 +222,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         fault=fault("kill_process", service="app-prod", signal="SIGKILL"),
         # The restart can be over before a probe lands (clients then see a slow answer, not a
         # failed one); Prometheus sees the process start anew. The engine's record is evidence.
-        detect=(Query('changes(process_start_time_seconds{job="mobile-multimodal-app"}[5m]) > 0',
-                      "the service's process started anew"),),
+        detect=(Query('changes(process_start_time_seconds{job="mobile-multimodal-app"}[5m]) > 0'
+                      ' or up{job="mobile-multimodal-app"} == 0',
+                      "the service's process started anew, or is not scraped"),),
         evidence=(Evidence("died"),),
         alerts=(),
         must_not_page=("ModelServiceDown",),

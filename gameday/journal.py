@@ -92,8 +92,8 @@ class Figure(StrEnum):
     TIME_TO_ALERT = "time_to_alert"  # injection -> alert firing
     ALERT_AFTER_SYMPTOM = "alert_after_symptom"  # first failing evaluation -> firing
     TIME_TO_DELIVERED = "time_to_delivered"  # injection -> receiver got it
-    TIME_TO_RECOVER = "time_to_recover"  # last runbook command -> every signal cleared
-    TIME_TO_RESOLVE = "time_to_resolve"  # injection -> healthy
+    TIME_TO_RECOVER = "time_to_recover"  # the recovery acted (key step) -> signals cleared
+    TIME_TO_RESOLVE = "time_to_resolve"  # injection -> signals cleared, /health 200
     TIME_TO_ALERT_RESOLVED = "time_to_alert_resolved"  # injection -> resolved notification
     TIME_TO_SELF_HEAL = "time_to_self_heal"  # injection -> healthy with no operator
 

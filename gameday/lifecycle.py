@@ -34,7 +34,7 @@ from gameday.journal import (
     Result,
     alert_deadline,
 )
-from gameday.prober import Prober
+from gameday.prober import ENDPOINTS, Prober
 from gameday.traffic import DEFAULT_RATE, Load, impact
 
 STEADY_STATE_CHECKS = ("health", "ready", "prometheus-up")
@@ -43,7 +43,8 @@ LOAD_MAX_SECONDS = 600.0  # the load stops by itself after this, whatever happen
 # Steady state waits this long for the previous scenario's traces to fade (latency back to the
 # stack's healthy baseline, every detection signal absent) before it fails.
 STEADY_WAIT_SECONDS = 60.0
-STEADY_WINDOW_SECONDS = 3.0  # the recent probes steady state judges
+STEADY_WINDOW_SECONDS = 3.0  # how recent the last probe of each endpoint must be
+STEADY_PROBES = 5  # the last probes of each endpoint that steady state judges
 # Steady latency: the prober's recent inferences at most this multiple of the baseline p95
 # measured when the stack started (plus a floor, for a baseline of a few milliseconds).
 STEADY_LATENCY_FACTOR = 3.0
@@ -201,11 +202,17 @@ class Lifecycle:
             active = [a["labels"]["alertname"] for a in self.prometheus.alerts()]
             if active:
                 why.append(f"alerts active: {active}")
-            recent = self.prober.since(time.time() - STEADY_WINDOW_SECONDS)
+            # The last probes of each endpoint whatever their age: a hung inference is judged
+            # too, not hidden behind the fast health probes of the same window.
+            seen = self.prober.since(self.t0)
+            recent = [o for endpoint in ENDPOINTS
+                      for o in [o for o in seen if o.endpoint == endpoint][-STEADY_PROBES:]]
             slow = [o.seconds for o in recent if o.endpoint == "inference" and o.seconds > limit]
             failing = sorted({o.endpoint for o in recent if not o.ok})
-            if not recent:
-                why.append("no probe answered lately")
+            stale = [e for e in ENDPOINTS if not any(
+                o.endpoint == e and o.at > time.time() - STEADY_WINDOW_SECONDS for o in recent)]
+            if stale:
+                why.append(f"no recent answer from {stale}")
             if slow or failing:
                 why.append(f"probes failing {failing}, inferences slower than {limit:.3f}s "
                            f"(baseline p95 {baseline:.3f}s): {slow[:5]}")
@@ -255,7 +262,8 @@ class Lifecycle:
                 **({"prepared": prepared} if prepared else {})}
 
     def detect(self) -> dict:
-        """Every signal seen from outside (a probe, Prometheus), within the detect budget; the
+        """Every signal seen from outside (a probe, Prometheus); the first within the detect
+        budget (later: budget-exceeded; none within twice the budget: not-detected). The
         engine's evidence (container state, logs, what the injection saw) is found too, but is
         evidence, never detection."""
         scenario = self.scenario
@@ -356,6 +364,11 @@ class Lifecycle:
                         f"{name} not delivered within {deadline:.1f}s and not active; rules "
                         f"loaded: {[r['name'] for r in self.prometheus.rules()]}") from None
         self.journal.notifications.append(delivered)
+        if delivered["received_at"] - self.injected_at > deadline:  # seen late by this poll
+            raise _fail(Phase.ALERT, Category.ALERT_LATE,
+                        f"{name} was delivered {delivered['received_at'] - self.injected_at:.1f}s "
+                        f"after the injection, over its {deadline:.1f}s deadline (catalog: "
+                        f"{ALERTS[name].max_delay} after detection, compressed)")
         self._attach(f"Prometheus /api/v1/alerts when {name} was delivered",
                      self.prometheus.alerts())
         self._delivered_as_declared(name, delivered)
@@ -386,7 +399,7 @@ class Lifecycle:
         tells nobody whether the fault is fixed), and no alert outside the scenario's declared
         set may fire."""
         first_page = min(n["received_at"] for n in self.journal.notifications)
-        acts_at = first_page + ON_CALL_RESPONSE_SECONDS / self.stack.compression.factor
+        acts_at = first_page + self.stack.compression.scale(f"{ON_CALL_RESPONSE_SECONDS:.0f}s")
         while True:
             self._no_unexpected_alert()
             states = {name: self.prometheus.alert_state(name) for name in self.scenario.alerts}
@@ -441,7 +454,8 @@ class Lifecycle:
         gone without an operator, and nobody is paged until one more alert deadline after that.
         """
         silent = self.scenario.must_not_page
-        quiet_for = max(self.stack.compression.scale(ALERTS[name].max_delay) for name in silent)
+        quiet_for = max(alert_deadline(self.stack.compression.scale(ALERTS[name].max_delay), 0.0)
+                        for name in silent)
         budget = self.scenario.recover_budget
         detected = self.injected_at + self.journal.figures[Figure.TIME_TO_DETECT.value]
         healed: float | None = None
@@ -512,7 +526,11 @@ class Lifecycle:
         self.journal.notifications.append(payload)
         return payload
 
-    def _run_section(self, phase: Phase, heading: str) -> list[dict]:
+    def _run_section(self, phase: Phase, heading: str,
+                     escalated: Callable[[], list[dict]] | None = None) -> list[dict]:
+        """Run the section's commands in the toolbox, one by one. `escalated` (an external
+        repair) happens where the runbook escalates: after its first code block (the diagnosis),
+        before the next; at the start if it has one block only."""
         name = self.scenario.runbook
         try:
             commands = runbook.commands(self.runbook_text, heading)
@@ -521,8 +539,12 @@ class Lifecycle:
         if not commands:
             raise _fail(phase, Category.RECOVERY_FAILED,
                         f"{name}: section {heading!r} has no commands")
-        records = []
+        records: list[dict] = []
+        repair_before = 1 if any(c.block >= 1 for c in commands) else 0
         for command in commands:
+            if escalated and command.block >= repair_before:
+                records += escalated()
+                escalated = None
             where = command.where(name)
             record = {**runbook.execute(self.stack, command), "phase": phase.value}
             if command.runnable:
@@ -541,10 +563,11 @@ class Lifecycle:
         if self.scenario.self_heals:
             # Nothing to recover: the section only verifies what the restart policy did.
             return {"commands": self._run_section(Phase.RECOVER, self.scenario.section)}
-        records = self._external_repair() + self._run_section(Phase.RECOVER,
-                                                               self.scenario.section)
+        records = self._run_section(Phase.RECOVER, self.scenario.section,
+                                    self._external_repair if self.scenario.repaired_by else None)
         done = time.time()
         self._fired_until_recovery_acted(records)
+        acted, _ = self._acted_at(records)
         budget = self.scenario.recover_budget
         pending: list[str] = []
 
@@ -563,52 +586,55 @@ class Lifecycle:
                         f"{self.scenario.runbook} '{self.scenario.section}' ran, but "
                         f"{pending} still showed {2 * budget:.0f}s after its last command"
                         ) from None
-        # Figures: from the last command to the scenario's own signals gone; to healthy.
-        self._figure(Figure.TIME_TO_RECOVER, at - done)
+        # Figures: from when the recovery acted (its key step or the external repair: the
+        # runbook's own waits for the service are part of the recovery) to the scenario's own
+        # signals seen gone after its last command; from the injection to that.
+        self._figure(Figure.TIME_TO_RECOVER, at - acted)
         self._figure(Figure.TIME_TO_RESOLVE, at - self.injected_at)
-        if at - done > budget:
+        if at - acted > budget:
             raise _fail(Phase.RECOVER, Category.BUDGET_EXCEEDED,
-                        f"the signals cleared {at - done:.1f}s after the runbook's last "
-                        f"command, over the {budget:.0f}s budget")
+                        f"the signals cleared {at - acted:.1f}s after the recovery acted, "
+                        f"over the {budget:.0f}s budget")
         return {"commands": records, "started": started, "last_command_done": done}
 
+    def _acted_at(self, records: list[dict]) -> tuple[float, str]:
+        """When the recovery acted: its external repair or key step started (else the first
+        command that ran), and what that was."""
+        ran = [r for r in records if r.get("run")]
+        acting = [r for r in ran if r.get("external") or (
+            self.scenario.key_step and self.scenario.key_step in r["command"])] or ran[:1]
+        if not acting:
+            return self.recover_started, "the recovery's start"
+        return acting[0]["started"], acting[0]["command"][:80]
+
     def _fired_until_recovery_acted(self, records: list[dict]) -> None:
-        """Every alert fired without a break from its first firing until the recovery acted (the
-        key step, or the external repair, started): Prometheus's own record of ALERTS. An alert
-        that clears by itself first proves nothing of the fault or of its fix."""
-        acting = [r for r in records if r.get("external")
-                  or (self.scenario.key_step and self.scenario.key_step in r.get("command", ""))]
-        if not acting or not self.first_firing:
-            return
-        acted = acting[0]["started"]
+        """Every alert fired without a break from its first firing until the recovery acted:
+        Prometheus's own record of ALERTS, over the whole span and at that very moment. An
+        alert that clears by itself first proves nothing of the fault or of its fix."""
+        acted, what = self._acted_at(records)
         step = self.stack.compression.evaluation_seconds
         for name, fired in self.first_firing.items():
-            # From one evaluation after it fired (the first firing sample) to the last one
-            # before the recovery acted.
-            start, end = fired + step, acted - step
-            if end <= start:
-                continue
-            series = self.prometheus.query_range(
-                f'count(ALERTS{{alertname="{name}", alertstate="firing"}})', start, end, step)
-            seen = sorted(float(t) for t, _ in (series[0]["values"] if series else []))
-            gaps = [b - a for a, b in zip([start, *seen], [*seen, end], strict=True)]
-            if max(gaps) > 2.5 * step:
+            firing = f'count(ALERTS{{alertname="{name}", alertstate="firing"}})'
+            gap = 0.0
+            if acted > fired + step:  # from its first firing sample
+                series = self.prometheus.query_range(firing, fired + step, acted, step)
+                seen = sorted(float(t) for t, _ in (series[0]["values"] if series else []))
+                gap = max(b - a for a, b in zip([fired + step, *seen], [*seen, acted],
+                                                strict=True))
+            if gap > 2.5 * step or not self.prometheus.query(firing, at=acted):
                 raise _fail(Phase.ALERT, Category.RESOLVED_EARLY,
-                            f"{name} stopped firing for {max(gaps):.1f}s between its first firing "
-                            f"and the recovery's `{acting[0]['command'][:80]}` "
-                            f"({acted - fired:.1f}s later): it cleared by itself, before the "
-                            f"recovery acted")
+                            f"{name} was not firing throughout from its first firing to the "
+                            f"recovery's `{what}` ({acted - fired:.1f}s later; longest gap "
+                            f"{gap:.1f}s): it cleared by itself, before the recovery acted")
 
     def _external_repair(self) -> list[dict]:
         """The repair that is not the service's runbook's to make (a network link): a simulated
         external event, journaled as such, never a command of the runbook."""
-        if not self.scenario.repaired_by:
-            return []
-        started = time.monotonic()
+        started, clock = time.time(), time.monotonic()
         note = self.fault.repair(self.stack)
         record = {"line": 0, "command": f"[simulated external event] "
-                  f"{self.scenario.repaired_by}", "run": True, "started": time.time(),
-                  "exit_code": 0, "output": note, "seconds": round(time.monotonic() - started, 3),
+                  f"{self.scenario.repaired_by}", "run": True, "started": started,
+                  "exit_code": 0, "output": note, "seconds": round(time.monotonic() - clock, 3),
                   "phase": Phase.RECOVER.value, "external": True}
         self.journal.commands.append(record)
         self._attach("simulated external event", f"{self.scenario.repaired_by}\n{note}")
@@ -619,7 +645,7 @@ class Lifecycle:
         since `since` without showing it."""
         if isinstance(signal, Query):
             return not self._query(signal)
-        return self.prober.first(since, lambda o: o.endpoint == signal.endpoint and not
+        return self.prober.first(since, lambda o: o.endpoint == signal.endpoint and o.ok and not
                                  signal.matches(o.endpoint, o.ok, o.body, o.seconds)) is not None
 
     def validate(self) -> dict:
@@ -683,12 +709,12 @@ class Lifecycle:
                             f"{what} at {self.load.rate:g}/s: too few to judge what the fault "
                             f"cost users")
         limit = self.scenario.may_fail_seconds
-        allowed = limit * self.load.rate
+        allowed = limit * cost["rate_per_second"]  # the rate users really sent
         if cost["failed_inferences"] > allowed:
             raise _fail(Phase.VALIDATE, Category.USER_IMPACT,
                         f"{cost['failed_inferences']} inferences failed; this fault may cost "
                         f"at most {limit:g}s of traffic ({allowed:.0f} at "
-                        f"{self.load.rate:g}/s): {cost['windows']['during']}")
+                        f"{cost['rate_per_second']}/s): {cost['windows']['during']}")
         return cost
 
     def _acknowledged(self) -> set[str]:

@@ -28,6 +28,7 @@ class Command:
     text: str
     line: int  # 1-based line of the runbook where it starts
     runnable: bool = True
+    block: int = 0  # which code block of its section (0: the first)
 
     def where(self, runbook: str) -> str:
         return f"{runbook}:{self.line}"
@@ -64,9 +65,11 @@ def commands(text: str, heading: str) -> list[Command]:
     pending: list[str] = []
     pending_line = 0
     depth = 0
+    block = -1
     for number, line in section_lines(text, heading):
         if line.strip().startswith("```"):
             in_block = not in_block and line.strip() in ("```bash", "```sh", "```shell")
+            block += in_block
             continue
         if not in_block:
             continue
@@ -83,7 +86,8 @@ def commands(text: str, heading: str) -> list[Command]:
         if stripped.endswith("\\") or depth > 0:
             continue
         joined = "\n".join(pending)
-        found.append(Command(joined.strip(), pending_line, not OTHER_DEPLOYMENT.search(joined)))
+        found.append(Command(joined.strip(), pending_line, not OTHER_DEPLOYMENT.search(joined),
+                             block))
         pending = []
     return found
 

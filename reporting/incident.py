@@ -303,7 +303,7 @@ def _resolution(report: dict[str, Any]) -> list[str]:
         verdict = "The service did not recover during the run."
     else:
         verdict = (f"Recovery took {fmt.seconds(t[Figure.TIME_TO_RECOVER.value], 2)} from the "
-                   "last runbook command until every detection signal cleared"
+                   "moment the recovery acted (its key step) until every detection signal cleared"
                    + (f", over its budget {fmt.seconds(report['budgets']['recover'], 2)}."
                       if report["over"]["recover"] else "."))
     return lines + ["", verdict + _alert_verdict(report)]

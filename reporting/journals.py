@@ -20,7 +20,7 @@ LABELS: dict[Figure, str] = {
     Figure.TIME_TO_ALERT: "time to alert (firing)",
     Figure.ALERT_AFTER_SYMPTOM: "alert after the symptom",
     Figure.TIME_TO_DELIVERED: "alert delivered",
-    Figure.TIME_TO_RECOVER: "time to recover (last runbook command to signals cleared)",
+    Figure.TIME_TO_RECOVER: "time to recover (the recovery acted to signals cleared)",
     Figure.TIME_TO_RESOLVE: "time to resolve (/health 200)",
     Figure.TIME_TO_ALERT_RESOLVED: "alert resolved",
     Figure.TIME_TO_SELF_HEAL: "healed by itself (/health 200)",

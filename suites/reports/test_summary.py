@@ -105,8 +105,8 @@ def test_history_is_idempotent_and_shows_trends_over_two_runs(root, journals) ->
         (NEW_RUN, "port-conflict")]
     assert all({name.value for name in Figure} <= set(line) for line in lines)
     md = (root / "summary" / f"{NEW_RUN}.md").read_text()
-    assert ("| db-down | 2 | time to alert (firing) █▁ 13.1 → 12.1 s; time to recover (last "
-            "runbook command to signals cleared) █▁ 16.6 → 15.1 s | ✅ ✅ |") in md
+    assert ("| db-down | 2 | time to alert (firing) █▁ 13.1 → 12.1 s; time to recover (the "
+            "recovery acted to signals cleared) █▁ 16.6 → 15.1 s | ✅ ✅ |") in md
     assert "| service-crash | 1 | healed by itself (/health 200) ▁ 4.2 s | ✅ |" in md
     page = (root / "summary" / f"{NEW_RUN}.html").read_text()
     assert f"{OLD_RUN}, {NEW_RUN}" in page and "13.1 → 12.1 s" in page
