@@ -35,7 +35,7 @@ from gameday.journal import (
     alert_deadline,
 )
 from gameday.prober import ENDPOINTS, Prober
-from gameday.traffic import DEFAULT_RATE, Load, impact
+from gameday.traffic import DEFAULT_RATE, Load, could_send, impact
 
 STEADY_STATE_CHECKS = ("health", "ready", "prometheus-up")
 NOTIFICATION_TIMEOUT = 30.0
@@ -49,11 +49,10 @@ STEADY_PROBES = 5  # the last probes of each endpoint that steady state judges
 # measured when the stack started (plus a floor, for a baseline of a few milliseconds).
 STEADY_LATENCY_FACTOR = 3.0
 STEADY_LATENCY_FLOOR = 0.25
-# A load that recorded fewer inferences than this share of rate x duration, over the run or
-# during the fault, proves nothing about what users lost. Its users wait for their answers, so a
-# slow service slows them too (2.5 s answers: about a sixth of the rate): far under that is the
-# load itself failing, not the service.
-LOAD_MIN_SHARE = 0.1
+# A load that recorded fewer inferences than this share of what its users could send (the rate,
+# or fewer where the service was slow: gameday.traffic.could_send), over the run or during the
+# fault, proves nothing about what users lost.
+LOAD_MIN_SHARE = 0.5
 
 
 class ScenarioFailed(AssertionError):
@@ -698,16 +697,17 @@ class Lifecycle:
                       self.stack.compression.factor)
         self.journal.impact = cost
         self._attach("what the fault cost users", cost)
-        during = cost["windows"]["during"]
-        for what, recorded, span in (
-                ("the run", sum(w["inferences"] for w in cost["windows"].values()),
-                 time.time() - self.t0),
-                ("the fault", during["inferences"], during["seconds"])):
-            if recorded < LOAD_MIN_SHARE * self.load.rate * span:
+        now = time.time()
+        for what, recorded, start in (
+                ("the run", sum(w["inferences"] for w in cost["windows"].values()), self.t0),
+                ("the fault", cost["windows"]["during"]["inferences"], self.injected_at)):
+            end = now if what == "the run" else recovered
+            could = could_send(requests, start, end, self.load.rate)
+            if recorded < LOAD_MIN_SHARE * could:
                 raise _fail(Phase.VALIDATE, Category.LOAD_MISSING,
-                            f"the load recorded {recorded} inferences in {span:.0f}s of "
-                            f"{what} at {self.load.rate:g}/s: too few to judge what the fault "
-                            f"cost users")
+                            f"the load recorded {recorded} inferences in {end - start:.0f}s of "
+                            f"{what}, where its users could send {could:.0f} at "
+                            f"{self.load.rate:g}/s: too few to judge what the fault cost users")
         limit = self.scenario.may_fail_seconds
         allowed = limit * cost["rate_per_second"]  # the rate users really sent
         if cost["failed_inferences"] > allowed:

@@ -28,6 +28,7 @@ CLIENT_TIMEOUT = 5.0
 SLO_TARGET = 0.995  # of inferences succeed ...
 SLO_PERIOD_SECONDS = 30 * 86400  # ... over 30 days (compressed with the drill)
 DEFAULT_RATE = 50.0  # inferences per second
+USERS = 10  # the rate is split over this many users, each waiting for its answers
 
 
 @dataclass
@@ -109,6 +110,16 @@ class Load:
 
     def acknowledged(self) -> set[str]:
         return {r.request_id for r in self.requests if r.request_id}
+
+
+def could_send(requests: list[Request], start: float, end: float, rate: float) -> float:
+    """Inferences the load's users could have sent from `start` to `end`: the rate, or fewer
+    where the service was slow (each user waits for its answer: 10 users and 2.5 s answers
+    send 4 a second). Far fewer recorded than this is the load failing, not the service."""
+    seconds = [r.ms / 1000 for r in requests
+               if r.endpoint == "inference" and start <= r.at < end]
+    capacity = USERS * len(seconds) / sum(seconds) if seconds and sum(seconds) > 0 else rate
+    return min(rate, capacity) * max(end - start, 0.0)
 
 
 def _quantile(values: list[float], q: float) -> float | None:

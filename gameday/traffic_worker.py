@@ -27,11 +27,10 @@ from locust.env import Environment
 from PIL import Image, ImageDraw
 
 from fixtures.clients import first_key
-from gameday.traffic import CLIENT_TIMEOUT, READY
+from gameday.traffic import CLIENT_TIMEOUT, READY, USERS
 
 RECORDS: list[dict] = []
 ANSWERED: list[float] = []  # when the first inference was answered
-USERS = 10  # the rate is split over this many users, each at a constant throughput
 HEALTH_RATE = 5.0  # health checks per second, beside the inferences
 
 

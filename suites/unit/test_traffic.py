@@ -84,3 +84,17 @@ def test_the_load_refuses_any_host_but_loopback(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "loopback only" in result.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_what_the_load_could_send_follows_the_service_speed() -> None:
+    """load-missing is judged against what users waiting for their answers could send: the
+    rate while the service is fast, fewer while it is slow, the rate when nothing came back."""
+    from gameday.traffic import USERS, Request, could_send
+
+    fast = [Request(at=i / 50, endpoint="inference", status=200, error=None, ms=20.0)
+            for i in range(500)]
+    assert could_send(fast, 0.0, 10.0, 50.0) == 500.0
+    slow = [Request(at=i * 0.25, endpoint="inference", status=200, error=None, ms=2500.0)
+            for i in range(40)]
+    assert could_send(slow, 0.0, 10.0, 50.0) == USERS / 2.5 * 10  # 40
+    assert could_send([], 0.0, 10.0, 50.0) == 500.0
