@@ -56,23 +56,43 @@ def with_text(png: bytes, text: str) -> bytes:
 
 
 @dataclass
-class PixelRelease(BadConfig):
-    field: str = "server.max_image_pixels"
-    value: object = 25_000_000
-    width: int = 6000
-    height: int = 4000
-    clients: int = 4
-    max_seconds: float = 180.0
-    description: str = ("A release raised the pixel limit and a client app started uploading "
-                        "full-resolution screenshots; decoding them saturated the CPU.")
+class Uploads:
+    """`clients` threads uploading distinct copies of one large image, each until stopped or
+    `seconds` have passed; every upload answered 200 is an acknowledged inference."""
+
+    clients: int
+    seconds: float
     acknowledged_ids: list[str] = default(default_factory=list)
     answers: collections.Counter = default(default_factory=collections.Counter)
-    _answers_lock: threading.Lock = default(default_factory=threading.Lock)
+    _lock: threading.Lock = default(default_factory=threading.Lock)
     _stop: threading.Event = default(default_factory=threading.Event)
     _threads: list[threading.Thread] = default(default_factory=list)
 
+    def start(self, stack: Stack, image: bytes) -> int:
+        """Start the clients; the number of answers once the first came back."""
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._client, args=(stack, image, i),
+                                          daemon=True, name=f"uploads-{i}")
+                         for i in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return wait_until(lambda: sum(self.answered().values()), timeout=30,
+                          what="a first answer to the uploads")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=35)
+
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def answered(self) -> dict[int | str, int]:
+        with self._lock:  # the client threads add keys while others read
+            return dict(self.answers)
+
     def _client(self, stack: Stack, image: bytes, index: int) -> None:
-        deadline = time.monotonic() + self.max_seconds
+        deadline = time.monotonic() + self.seconds
         with httpx.Client(base_url=stack.endpoints.app, timeout=30,
                           headers=stack.endpoints.headers()) as client:
             n = 0
@@ -93,29 +113,36 @@ class PixelRelease(BadConfig):
                     self._stop.wait(1.0)
 
     def _count(self, answer: int | str) -> None:
-        with self._answers_lock:  # four client threads add keys while inject reads
+        with self._lock:
             self.answers[answer] += 1
 
-    def _answered(self) -> dict[int | str, int]:
-        with self._answers_lock:
-            return dict(self.answers)
+
+@dataclass
+class PixelRelease(BadConfig):
+    field: str = "server.max_image_pixels"
+    value: object = 25_000_000
+    width: int = 6000
+    height: int = 4000
+    clients: int = 4
+    max_seconds: float = 180.0
+    description: str = ("A release raised the pixel limit and a client app started uploading "
+                        "full-resolution screenshots; decoding them saturated the CPU.")
+    uploads: Uploads | None = None
+
+    @property
+    def acknowledged_ids(self) -> list[str]:
+        return self.uploads.acknowledged_ids if self.uploads else []
 
     def inject(self, stack: Stack) -> str:
         image = screenshot(self.width, self.height)
         released = self.release_and_wait_ready(stack)
-        self._stop.clear()
-        self._threads = [threading.Thread(target=self._client, args=(stack, image, i),
-                                          daemon=True, name=f"uploads-{i}")
-                         for i in range(self.clients)]
-        for thread in self._threads:
-            thread.start()
-        first = wait_until(lambda: sum(self._answered().values()), timeout=30,
-                           what="a first answer to the uploads")
+        self.uploads = Uploads(self.clients, self.max_seconds)
+        first = self.uploads.start(stack, image)
         return (f"{released}; {self.clients} clients upload {self.width}x{self.height} PNGs of "
-                f"{len(image) / 2**20:.1f} MiB; {first} answered so far: {self._answered()}")
+                f"{len(image) / 2**20:.1f} MiB; {first} answered so far: "
+                f"{self.uploads.answered()}")
 
     def revert(self, stack: Stack) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=35)
+        if self.uploads:
+            self.uploads.stop()
         super().revert(stack)

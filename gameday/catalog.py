@@ -243,7 +243,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         allowed_alerts=("HighMemoryUsage", "CriticalMemoryUsage"),
         section="Scenario 1: Out of memory",
         key_step="cp /app/release/docker-compose.yml",
-        may_fail_seconds=45.0,  # down until the runbook acts: measured 25 s
+        may_fail_seconds=60.0,  # down until the runbook acts: measured 34 s
     ),
     Scenario(
         name="memory-climb",
@@ -315,7 +315,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         key_step="download_models.py",
         usual_seconds=48.0,
         keeps_running=True,
-        may_fail_seconds=55.0,  # every inference fails until the rollback: measured 33 s
+        may_fail_seconds=70.0,  # every inference fails until the rollback: measured 43 s
     ),
     Scenario(
         name="db-down",
@@ -490,7 +490,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("ModelServiceDown",),
         section="Scenario 4: Configuration issues",
         key_step="cp /app/release/config/production.yml config/production.yml",
-        may_fail_seconds=45.0,  # down until the runbook acts: measured 27 s
+        may_fail_seconds=60.0,  # down until the runbook acts: measured 27-35 s
     ),
     Scenario(
         name="port-conflict",
@@ -501,7 +501,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("ModelServiceDown",),
         section="Scenario 5: Port conflicts",
         key_step="docker rm -f",
-        may_fail_seconds=45.0,  # down until the runbook acts: measured 24 s
+        may_fail_seconds=60.0,  # down until the runbook acts: measured 24-34 s
     ),
     Scenario(
         name="credential-stuffing",
@@ -602,6 +602,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         keeps_running=True,
         recover_budget=90.0,
         usual_seconds=95.0,
+    ),
+    Scenario(
+        name="cpu-spike",
+        title="A client app uploads a burst of full-resolution photos for a minute: a CPU spike "
+              "shorter than HighCPUUsage's five minutes, nobody is paged",
+        fault=fault("photo_burst", width=4000, height=3000, clients=4, duration="1m"),
+        detect=(Query('rate(process_cpu_seconds_total{job="mobile-multimodal-app"}[1m]) > 0.9',
+                      "the service's process over 90% of a core"),),
+        never_fails=("health", "ready"),
+        alerts=(),
+        must_not_page=("HighCPUUsage",),
+        section="Scenario 6: a short CPU spike (no page)",
+        key_step=None,
+        keeps_running=True,
+        may_fail_seconds=2.0,  # a user's inference may be refused while the burst holds a slot
+        recover_budget=60.0,
+        usual_seconds=50.0,
     ),
 )
 
