@@ -201,7 +201,7 @@ class Scenario:
     # journaled as a simulated external event), and the runbook proves the service recovers
     # by itself. Empty: the runbook's commands must do the recovery.
     repaired_by: str = ""
-    # Its usual length in a game day on a 2-core machine (median of `make bench`), only to
+    # Its usual length in a game day on a 2-core machine (median of measured game days), only to
     # balance shards: nothing is judged against it.
     usual_seconds: float = 15.0
     detect_budget: float = DETECT_BUDGET
@@ -234,6 +234,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="A crash the restart policy healed",
         key_step=None,
         recover_budget=30.0,
+        usual_seconds=34.0,
     ),
     Scenario(
         name="oom",
@@ -246,6 +247,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 1: Out of memory",
         key_step="cp /app/release/docker-compose.yml",
         may_fail_seconds=60.0,  # down until the runbook acts: measured 34 s
+        usual_seconds=38.0,
     ),
     Scenario(
         name="memory-climb",
@@ -261,7 +263,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("HighMemoryUsage", "CriticalMemoryUsage"),
         section="Scenario 2: memory stays high after a release or a burst (a cache, a leak)",
         key_step="docker-compose restart app-prod",
-        usual_seconds=40.0,
+        usual_seconds=58.0,
     ),
     Scenario(
         name="cpu-saturation",
@@ -275,7 +277,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("HighCPUUsage",),
         section="Scenario 4: CPU saturated",
         key_step="cp /app/release/config/production.yml config/production.yml",
-        usual_seconds=42.0,
+        usual_seconds=70.0,
         may_fail_seconds=20.0,  # refused while saturated: measured 6.5 s
     ),
     Scenario(
@@ -290,6 +292,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 1: the weights or the manifest are missing",
         key_step="download_models.py",
         keeps_running=True,
+        usual_seconds=32.0,
     ),
     Scenario(
         name="model-store-down-during-recovery",
@@ -304,6 +307,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 2: the model store is not reachable",
         key_step="docker-compose up -d model-store",
         keeps_running=True,
+        usual_seconds=31.0,
     ),
     Scenario(
         name="error-burst",
@@ -315,7 +319,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("HighErrorRate", "CriticalErrorRate"),
         section="Scenario 7: a new model release fails every inference",
         key_step="download_models.py",
-        usual_seconds=48.0,
+        usual_seconds=58.0,
         keeps_running=True,
         may_fail_seconds=70.0,  # every inference fails until the rollback: measured 43 s
     ),
@@ -331,6 +335,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 1: PostgreSQL is stopped or crashed",
         key_step="docker-compose up -d postgres",
         keeps_running=True,
+        usual_seconds=37.0,
     ),
     Scenario(
         name="db-hung",
@@ -343,7 +348,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("DatabaseConnectionFailure",),
         section="Scenario 2: PostgreSQL runs but does not answer",
         key_step="docker-compose restart postgres",
-        usual_seconds=34.0,
+        usual_seconds=58.0,
         keeps_running=True,
     ),
     Scenario(
@@ -361,6 +366,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         # The few requests in flight when Redis goes while PostgreSQL is down have no store
         # to take their record for a moment, and are refused (measured: 2 at 50/s).
         may_fail_seconds=0.2,
+        usual_seconds=43.0,
     ),
     Scenario(
         name="redis-down",
@@ -373,6 +379,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 3: Redis is stopped or not answering",
         key_step="docker-compose up -d redis",
         keeps_running=True,
+        usual_seconds=31.0,
     ),
     Scenario(
         name="network-partition",
@@ -387,7 +394,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 6: the network path to PostgreSQL is cut",
         repaired_by="the network team restores the cut link between the service and PostgreSQL",
         key_step=None,  # the link's owner repairs it; the runbook waits for the reconnection
-        usual_seconds=23.0,
+        usual_seconds=46.0,
         keeps_running=True,
     ),
     Scenario(
@@ -408,7 +415,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         repaired_by="the network team fixes the middlebox that resets the service's connections "
                     "to PostgreSQL and Redis",
         key_step=None,  # the middlebox's owner repairs it; the runbook waits for the reconnection
-        usual_seconds=22.0,
+        usual_seconds=39.0,
         keeps_running=True,
     ),
     Scenario(
@@ -422,7 +429,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("InferenceOutboxStuck",),
         section="Scenario 4: the outbox does not drain although PostgreSQL is up",
         key_step="down.sql",
-        usual_seconds=66.0,
+        usual_seconds=88.0,
         keeps_running=True,
     ),
     Scenario(
@@ -435,7 +442,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("NodeExporterDown",),
         section="Scenario 6: the node exporter is not scraped (NodeExporterDown)",
         key_step="docker-compose up -d node-exporter",
-        usual_seconds=27.0,
+        usual_seconds=47.0,
         keeps_running=True,
     ),
     Scenario(
@@ -450,7 +457,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("DiskSpaceLow",),
         section="Scenario 7: the disk under the service's volumes is full (DiskSpaceLow)",
         key_step="xargs -r -d '\\n' rm -v",
-        usual_seconds=30.0,
+        usual_seconds=47.0,
         keeps_running=True,
     ),
     Scenario(
@@ -465,7 +472,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("InferenceRecordsDeadLettered",),
         section="Scenario 5: records in the dead-letter table",
         key_step="down.sql",
-        usual_seconds=68.0,
+        usual_seconds=87.0,
         keeps_running=True,
     ),
     Scenario(
@@ -480,7 +487,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         repaired_by="the network team removes the delay on the link between the service and "
                     "PostgreSQL",
         key_step=None,  # the link's owner repairs it; the runbook waits until it is fast again
-        usual_seconds=47.0,
+        usual_seconds=89.0,
         keeps_running=True,
     ),
     Scenario(
@@ -493,6 +500,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 4: Configuration issues",
         key_step="cp /app/release/config/production.yml config/production.yml",
         may_fail_seconds=60.0,  # down until the runbook acts: measured 27-35 s
+        usual_seconds=32.0,
     ),
     Scenario(
         name="port-conflict",
@@ -504,6 +512,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 5: Port conflicts",
         key_step="docker rm -f",
         may_fail_seconds=75.0,  # down until the runbook acts: measured 24-48 s
+        usual_seconds=44.0,
     ),
     Scenario(
         name="credential-stuffing",
@@ -522,7 +531,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         allowed_alerts=("AnomalousTraffic",),
         section="Scenario 1: credential stuffing",
         key_step="python -m mmllm.auth --new-key",
-        usual_seconds=25.0,
+        usual_seconds=48.0,
         keeps_running=True,
     ),
     Scenario(
@@ -546,7 +555,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         alerts=("AnomalousTraffic",),
         section="Scenario 3: a flood from one client (AnomalousTraffic)",
         key_step="xargs -r docker kill",
-        usual_seconds=50.0,
+        usual_seconds=78.0,
         keeps_running=True,
     ),
     # Quiet cases: a fault under an alert's threshold or shorter than its `for`, which
@@ -564,7 +573,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         key_step=None,
         keeps_running=True,
         recover_budget=30.0,
-        usual_seconds=25.0,
+        usual_seconds=17.0,
     ),
     Scenario(
         name="mistyped-keys",
@@ -603,7 +612,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         key_step=None,
         keeps_running=True,
         recover_budget=90.0,
-        usual_seconds=95.0,
+        usual_seconds=98.0,
     ),
     Scenario(
         name="cpu-spike",
@@ -620,7 +629,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         keeps_running=True,
         may_fail_seconds=2.0,  # a user's inference may be refused while the burst holds a slot
         recover_budget=60.0,
-        usual_seconds=50.0,
+        usual_seconds=52.0,
     ),
 )
 
