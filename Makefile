@@ -29,8 +29,8 @@ test: setup  ## every test: unit, rules, stack, synthetic, scenarios and their b
 	@$(PYTEST) suites --explore-examples 3 --variants sample --junitxml=reports/junit.xml \
 		--alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
-variants: setup  ## every broken variant of every scenario: each must fail in its phase and category
-	@$(PYTEST) suites/scenarios/test_broken_variants.py --variants all \
+variants: setup  ## every broken variant of every scenario: each must fail in its phase and category (shard=I/N: the variants of one shard's scenarios)
+	@$(PYTEST) suites/scenarios/test_broken_variants.py --variants all $(if $(shard),--shard $(shard)) \
 		--junitxml=reports/junit-variants.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
 chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME

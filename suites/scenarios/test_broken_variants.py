@@ -10,7 +10,7 @@ import re
 import pytest
 
 from gameday import runbook
-from gameday.catalog import SCENARIOS
+from gameday.catalog import SCENARIOS, shard
 from gameday.lifecycle import Lifecycle, ScenarioFailed
 from gameday.variants import VARIANTS, without_step
 
@@ -29,6 +29,9 @@ def test_suite_fails_when_broken(stack, broken_scenario, variant, request, obser
     wanted = request.config.getoption("--scenario")
     if wanted and broken_scenario.name not in wanted:
         pytest.skip("scenario not selected")
+    spec = request.config.getoption("--shard")
+    if spec and broken_scenario not in shard(SCENARIOS, spec):
+        pytest.skip(f"scenario not in shard {spec}")
     if request.config.getoption("--variants") == "sample" and not any(
             case == (broken_scenario, variant) for case in SAMPLE):
         pytest.skip("not in the sample (--variants all runs every case)")
