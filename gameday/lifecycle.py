@@ -201,6 +201,12 @@ class Lifecycle:
             active = [a["labels"]["alertname"] for a in self.prometheus.alerts()]
             if active:
                 why.append(f"alerts active: {active}")
+            paged = self.webhook.still_paged()
+            if paged:
+                # Alertmanager does not page again for an alert whose last notification was
+                # "firing" until repeat_interval: a resolution still to be sent would swallow
+                # this scenario's page (measured: alert-late after a variant that failed early).
+                why.append(f"on-call still paged for {paged}: no resolution delivered yet")
             # The last probes of each endpoint whatever their age: a hung inference is judged
             # too, not hidden behind the fast health probes of the same window.
             seen = self.prober.since(self.t0)

@@ -6,9 +6,11 @@ import base64
 import hashlib
 import io
 
+import httpx
 import pytest
 from PIL import Image
 
+from fixtures import monitoring
 from fixtures.clients import (
     AlertmanagerClient,
     AppClient,
@@ -104,6 +106,9 @@ def test_the_live_stack_is_the_deployment(stack) -> None:
         assert live["Memory"] == int(spec.get("mem_limit", 0)), service
     app = stack.container("app-prod").attrs
     assert app["Config"]["Healthcheck"]["Test"] == declared["app-prod"]["healthcheck"]["test"]
+    flags = httpx.get(f"{stack.endpoints.prometheus}/api/v1/status/flags").json()["data"]
+    assert monitoring.seconds(flags["rules.alert.resend-delay"]) == pytest.approx(
+        stack.compression.resend_delay_seconds), flags
 
 
 def test_an_answered_inference_is_recorded_and_cached(stack, postgres, redis_client) -> None:

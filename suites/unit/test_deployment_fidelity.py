@@ -3,6 +3,8 @@ fidelity.ALLOWED, as Compose itself renders both. A planted change outside that 
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,15 @@ def test_the_fault_proxy_file_changes_only_the_app_links() -> None:
     """What a network fault deploys on top for its duration: the app's links to the stores
     through the relay, nothing else."""
     assert fidelity.unexpected(fidelity.FAULTPROXY) == []
+
+
+def test_the_drill_runs_prometheus_as_its_image_does_with_time_compressed() -> None:
+    """The allowed command is the image's own, plus the one timing flag, compressed."""
+    dockerfile = (fidelity.TARGET / "images" / "prometheus" / "Dockerfile").read_text()
+    image_command = json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M).group(1))
+    drilled = fidelity.render(fidelity.DEPLOYMENT, fidelity.OVERRIDE)["services"]["prometheus"]
+    assert drilled["command"] == [*image_command, "--rules.alert.resend-delay=4000ms"]
+    assert fidelity.render(fidelity.DEPLOYMENT)["services"]["prometheus"].get("command") is None
 
 
 def test_the_plain_drill_connects_the_app_directly() -> None:

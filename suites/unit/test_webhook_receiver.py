@@ -47,3 +47,23 @@ def test_store_filter_clear(receiver: str) -> None:
     assert httpx.get(f"{receiver}/notifications").json() == []
     assert httpx.get(f"{receiver}/health").status_code == 200
     assert httpx.post(f"{receiver}/alerts", content=b"not json").status_code == 400
+
+
+def test_still_paged_is_each_alerts_last_status(receiver: str) -> None:
+    """An alert is still paged until a later notification resolves it; another alert's
+    resolution does not clear it."""
+    from fixtures.clients import WebhookClient
+
+    def notify(status: str, alertname: str, fingerprint: str) -> None:
+        httpx.post(f"{receiver}/alerts", json={"status": status, "alerts": [
+            {"status": status, "fingerprint": fingerprint,
+             "labels": {"alertname": alertname}}]}).raise_for_status()
+
+    webhook = WebhookClient(receiver)
+    assert webhook.still_paged() == []
+    notify("firing", "DatabaseConnectionFailure", "a1")
+    notify("firing", "StrayWarning", "b2")
+    notify("resolved", "StrayWarning", "b2")
+    assert webhook.still_paged() == ["DatabaseConnectionFailure"]
+    notify("resolved", "DatabaseConnectionFailure", "a1")
+    assert webhook.still_paged() == []
