@@ -67,6 +67,9 @@ ALERTS: dict[str, Paging] = {
     "InferenceRecordsDeadLettered": Paging("warning", "database-issues.md", "2m"),
     "UnauthorizedAccess": Paging("warning", "security-incident.md", "4m"),
     "AnomalousTraffic": Paging("warning", "security-incident.md", "12m"),
+    # The golden inferences run every 30 s: a wrong answer shows within one interval.
+    "InferenceAnswersWrong": Paging("critical", "synthetic-monitoring.md", "5m"),
+    "SyntheticMonitorDown": Paging("critical", "synthetic-monitoring.md", "4m"),
 }
 
 
@@ -324,6 +327,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         may_fail_seconds=70.0,  # every inference fails until the rollback: measured 43 s
     ),
     Scenario(
+        name="silent-wrong-answers",
+        title="A model release that verifies, loads and answers every request with 200, "
+              "wrongly, is installed",
+        fault=fault("wrong_answers_release", version="1.1.0"),
+        # Only the monitor's golden inferences can tell: every answer is a 200.
+        detect=(Query('min(inference_answer_correct{job="synthetic-monitor"}) == 0',
+                      "a golden inference of the synthetic monitor answered wrong"),),
+        never_fails=("health", "ready", "inference"),
+        evidence=(Evidence("injection", r"installed 1\.1\.0 sha256"),),
+        alerts=("InferenceAnswersWrong",),
+        section="Scenario 1: a model release answers wrongly",
+        key_step="download_models.py",
+        keeps_running=True,
+        usual_seconds=50.0,
+    ),
+    Scenario(
         name="db-down",
         title="PostgreSQL is stopped",
         fault=fault("stop_container", service="postgres"),
@@ -443,6 +462,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         section="Scenario 6: the node exporter is not scraped (NodeExporterDown)",
         key_step="docker-compose up -d node-exporter",
         usual_seconds=47.0,
+        keeps_running=True,
+    ),
+    Scenario(
+        name="monitor-down",
+        title="The synthetic monitor stops: nobody checks the answers, while the service is fine",
+        fault=fault("stop_container", service="synthetic-monitor"),
+        detect=(Query('up{job="synthetic-monitor"} == 0', "the synthetic monitor is not scraped"),),
+        evidence=(Evidence("injection", r"synthetic-monitor is exited"),),
+        never_fails=("health", "ready", "inference"),
+        alerts=("SyntheticMonitorDown",),
+        section="Scenario 2: the synthetic monitor is down",
+        key_step="docker-compose up -d synthetic-monitor",
+        usual_seconds=45.0,
         keeps_running=True,
     ),
     Scenario(

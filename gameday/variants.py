@@ -182,6 +182,18 @@ def wrong_receiver(stack: Stack, scenario: Scenario) -> Iterator[dict]:
         stack.set_alertmanager_config(monitoring.load_alertmanager_config())
 
 
+@contextmanager
+def golden_checks_removed(stack: Stack, _scenario: Scenario) -> Iterator[dict]:
+    """The monitor's configuration without its golden inferences: it still probes health and
+    captions the red circle, but checks no answer."""
+    config = monitoring.load_health_checks()
+    stack.set_health_checks({key: value for key, value in config.items() if key != "golden"})
+    try:
+        yield {}
+    finally:
+        stack.set_health_checks(monitoring.load_health_checks())
+
+
 def without_step(scenario: Scenario) -> tuple[str, int]:
     """The scenario's runbook with its key recovery line removed, and that line's number."""
     text = runbook.load(scenario.runbook)
@@ -338,6 +350,8 @@ VARIANTS: tuple[Variant, ...] = (
             Phase.ALERT, Category.ALERT_UNEXPECTED, _one("db-down")),
     Variant("restart-policy-removed", _app_variant("no-restart-policy.yml"),
             Phase.ALERT, Category.PAGED, _one("service-crash")),
+    Variant("golden-checks-removed", golden_checks_removed, Phase.DETECT, Category.NOT_DETECTED,
+            _one("silent-wrong-answers")),
     Variant("holder-left-behind", holder_stopped_not_removed, Phase.RESIDUE, Category.RESIDUE,
             _one("port-conflict")),
 )
