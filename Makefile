@@ -55,6 +55,12 @@ synthetic: $(STAMP)  ## the validation checks against a running deployment: make
 		$(if $(alertmanager),--alertmanager-url "$(alertmanager)") \
 		--junitxml=reports/junit-synthetic.xml --alluredir=reports/allure-synthetic $(ARGS)
 
+monitor: $(STAMP)  ## the deployment's synthetic monitor against any deployment, until Ctrl-C: make monitor url=http://HOST:8080 key=API_KEY [port=9115]
+	@test -n "$(url)" || { echo "usage: make monitor url=http://HOST:8080 [key=API_KEY] [port=9115] (or the key in env MMLLM_API_KEY)"; exit 2; }
+	@$(if $(key),MMLLM_API_KEY="$(key)") $(PY) target/images/synthetic-monitor/monitor.py \
+		--config target/monitoring/health-checks.yml --base-url "$(url)" \
+		--listen 127.0.0.1 --port $(or $(port),9115) --summary-every 10
+
 report: $(STAMP)  ## Allure HTML in reports/html (installs the npm allure package if needed)
 	@$(PY) -m reporting.allure_html
 

@@ -6,6 +6,9 @@ each on its own interval, and exports what it saw for Prometheus to scrape.
     python monitor.py --config monitoring/health-checks.yml [--base-url http://HOST:8080]
                       [--key KEY | --key-file FILE] [--listen 0.0.0.0] [--port 9115]
 
+`make monitor url=http://HOST:8080 key=KEY` runs it against any deployment from a checkout,
+with its metrics on 127.0.0.1:9115 (port=N to change).
+
 Metrics (GET /metrics):
   probe_success{check,reason}     1 when the last probe passed (reason="ok"), else 0 with why:
                                   timeout, refused, status, wrong-answer, error
@@ -23,6 +26,7 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import re
 import threading
 import time
@@ -195,12 +199,12 @@ class Monitor:
                 self.probe(check, http)
                 self.stop.wait(max(0.0, check.interval - (time.monotonic() - started)))
 
-    def run(self) -> None:
+    def run(self, summary_every: float = SUMMARY_SECONDS) -> None:
         threads = [threading.Thread(target=self.run_check, args=(c,), daemon=True,
                                     name=c.name) for c in self.checks]
         for thread in threads:
             thread.start()
-        while not self.stop.wait(SUMMARY_SECONDS):
+        while not self.stop.wait(summary_every):
             with self.lock:
                 log("summary", checks=dict(self.state))
 
@@ -215,10 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Synthetic monitor of the inference service")
     parser.add_argument("--config", type=Path, required=True, help="health-checks.yml")
     parser.add_argument("--base-url", help="the service (default: base_url of the config)")
-    parser.add_argument("--key", help="the API key for inferences")
+    parser.add_argument("--key", default=os.environ.get("MMLLM_API_KEY"),
+                        help="the API key for inferences (default: env MMLLM_API_KEY)")
     parser.add_argument("--key-file", type=Path, help="a keys file; its first key is used")
     parser.add_argument("--listen", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=9115)
+    parser.add_argument("--summary-every", type=float, default=SUMMARY_SECONDS,
+                        help="seconds between two summaries of every check's state")
     args = parser.parse_args(argv)
     raw = args.config.read_bytes()
     checks = load_checks(args.config)
@@ -229,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     log("synthetic monitor started", base_url=base_url, listen=f"{args.listen}:{args.port}",
         checks={c.name: c.interval for c in checks})
     try:
-        monitor.run()
+        monitor.run(args.summary_every)
     except KeyboardInterrupt:
         monitor.stop.set()
     return 0
