@@ -98,6 +98,7 @@ class Figure(StrEnum):
     TIME_TO_RESOLVE = "time_to_resolve"  # injection -> signals cleared, /health 200
     TIME_TO_ALERT_RESOLVED = "time_to_alert_resolved"  # injection -> resolved notification
     TIME_TO_SELF_HEAL = "time_to_self_heal"  # injection -> healthy with no operator
+    TIME_TO_FAULT_FLAG = "time_to_fault_flag"  # injection -> Prometheus shows the drill's flag
 
 
 @dataclass

@@ -139,6 +139,7 @@ class Lifecycle:
             try:
                 self.fault.revert(self.stack)  # the safety net: the fault never outlives the run
             finally:
+                self.stack.clear_fault_flag()
                 for observer in self.observers:
                     observer.finished(self.journal)
         return self.journal
@@ -259,6 +260,7 @@ class Lifecycle:
             app = self.stack.container("app-prod").attrs
             self.restarts_before = app["RestartCount"]
             self.app_started_before = app["State"]["StartedAt"]
+        self.stack.flag_fault(self.scenario.name, self.scenario.fault.module)
         self.injected_at = time.time()
         note = self.fault.inject(self.stack)
         self.journal.injection = note
@@ -673,10 +675,23 @@ class Lifecycle:
                             f"{endpoint} must keep answering during the fault, but failed "
                             f"{len(failed)} times, first: {asdict(failed[0])}")
         data = self._no_answer_lost()
+        self._fault_flag_seen()
         resolved = {name: self._resolved(name) for name in self.scenario.alerts}
         self._no_unexpected_alert(Phase.VALIDATE)
         return {"runbook": runbook_checks, "checks": seen, "data": data, "resolved": resolved,
                 "impact": cost}
+
+    def _fault_flag_seen(self) -> None:
+        """When Prometheus first showed the drill's flag (gameday_fault_active): what on-call
+        sees to tell this drill's alerts from an incident. Not seen while the node exporter,
+        which exports it, is down (node-exporter-down): no figure then."""
+        step = self.stack.compression.scrape_seconds
+        series = self.prometheus.query_range(
+            f'gameday_fault_active{{scenario="{self.scenario.name}"}} == 1',
+            self.injected_at - step, time.time(), step)
+        seen = [float(at) for s in series for at, _ in s["values"]]
+        if seen:
+            self._figure(Figure.TIME_TO_FAULT_FLAG, max(0.0, min(seen) - self.injected_at))
 
     def _not_restarted(self) -> None:
         """Where the runbook promises the service keeps running, it is the same process."""

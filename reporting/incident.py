@@ -158,6 +158,8 @@ def timeline(journal: Journal) -> list[dict[str, Any]]:
     if injected is not None:
         events.append(_event(injected, injected, "fault injected",
                              journal.injection or journal.fault))
+        events.append(_event(journals.at(journal, Figure.TIME_TO_FAULT_FLAG), injected,
+                             "Prometheus shows the drill: gameday_fault_active"))
         events += _probe_events(journal, injected) + _alert_events(journal, injected)
     for name, what in ((Phase.RECOVER, f"runbook recovery started: {journal.section}"),
                        (Phase.VALIDATE, "runbook validation started")):

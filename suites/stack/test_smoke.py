@@ -160,3 +160,18 @@ def test_a_healthy_release_restart_is_no_lasting_failure(stack) -> None:
     print(f"healthy restart: /health failed {len(failed)} times, longest streak {longest:.1f}s "
           f"(signal at {RESTART_SECONDS:g}s)")
     assert Signal("health", lasting=RESTART_SECONDS).seen_at(health) is None, longest
+
+
+def test_the_drills_fault_flag_reaches_prometheus_and_goes_away(stack) -> None:
+    """On-call tells a drill from an incident by gameday_fault_active, which the deployment's
+    node exporter exports from its textfile directory while a fault is in force."""
+    prometheus = PrometheusClient(stack.endpoints.prometheus)
+    query = 'gameday_fault_active{job="node", scenario="smoke", fault="none"} == 1'
+    assert prometheus.query(query) == []
+    stack.flag_fault("smoke", "none")
+    try:
+        wait_until(lambda: prometheus.query(query), timeout=15, what="the flag in Prometheus")
+    finally:
+        stack.clear_fault_flag()
+    wait_until(lambda: not prometheus.query("gameday_fault_active"), timeout=15,
+               what="the flag gone from Prometheus")
