@@ -142,7 +142,8 @@ def _validating(scenario: catalog.Scenario, failure_at: float, monkeypatch: pyte
 
     run = lifecycle.Lifecycle.__new__(lifecycle.Lifecycle)
     run.scenario, run.prober, run.injected_at, run.recover_started = scenario, Record(), 100, 200
-    for name in ("_user_impact", "_no_answer_lost", "_no_unexpected_alert", "_not_restarted"):
+    for name in ("_user_impact", "_no_answer_lost", "_no_unexpected_alert", "_not_restarted",
+                 "_fault_flag_seen"):
         monkeypatch.setattr(run, name, lambda *a: {})
     monkeypatch.setattr(run, "_run_section", lambda *a: [])
     monkeypatch.setattr(run, "_resolved", lambda *a: {})
