@@ -36,7 +36,8 @@ def test_make_monitor_watches_a_running_deployment(stack) -> None:
                         for task in ("captioning", "ocr", "vqa"))]
             return text if all(line in text for line in wanted) else None
 
-        metrics = wait_until(scraped, timeout=30, what="the monitor's metrics")
+        # The checks are spread over their intervals (30 s for the golden inferences).
+        metrics = wait_until(scraped, timeout=45, what="the monitor's metrics")
         assert 'probe_success{check="caption-blue-square",reason="ok"} 1.0' in metrics
     finally:
         os.killpg(process.pid, signal.SIGINT)
