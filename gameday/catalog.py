@@ -264,6 +264,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         # The memory fills while the burst is sent: the symptom shows 40-60 s after the release.
         detect_budget=75.0,
         alerts=("HighMemoryUsage", "CriticalMemoryUsage"),
+        # Decoding the burst keeps a core busy for 21-36 s (measured), 5-9 production minutes:
+        # past HighCPUUsage's 2m window and 5m `for` when it lasts longer than about 28 s.
+        allowed_alerts=("HighCPUUsage",),
         section="Scenario 2: memory stays high after a release or a burst (a cache, a leak)",
         key_step="docker-compose restart app-prod",
         usual_seconds=58.0,
