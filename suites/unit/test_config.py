@@ -175,3 +175,20 @@ def test_service_logs_one_line_and_exits_2(model_dir: Path, tmp_path: Path) -> N
     assert entry["level"] == "ERROR"
     assert entry["message"].startswith("Configuration error: redis.port: ")
     assert "pw-secret" not in result.stdout + result.stderr
+
+
+def test_the_drills_clients_fit_in_what_the_service_admits_at_once(model_dir: Path) -> None:
+    """When a dependency stalls, every client's request waits at once. The load's users, the
+    prober and every inference check of the synthetic monitor must then still fit in what the
+    service admits (running + queued, production's config): else a stall the service rides
+    out would refuse inferences because of the drill's own clients."""
+    from fixtures.monitoring import load_health_checks
+    from gameday.traffic import USERS
+
+    server = load_config(str(PRODUCTION), production_env(model_dir)).server
+    checks = load_health_checks()
+    monitor = (len(checks["golden"]["inferences"])
+               + sum(p["path"] == "/model/inference" for p in checks["probes"]))
+    prober = 1
+    assert USERS + prober + monitor <= (server.max_concurrent_inferences
+                                        + server.max_queued_inferences)
