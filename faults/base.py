@@ -18,8 +18,9 @@ import docker.errors
 if TYPE_CHECKING:
     from fixtures.stack import Stack
 
-# The image of clients that act on the deployment's network (an attacker, a misbehaving app).
-CLIENT_IMAGE = "gameday/python:latest"
+# The image of clients that act on the deployment's network (an attacker, a misbehaving app):
+# this checkout's Python runtime (stack.image_refs), never a :latest another checkout moved.
+CLIENT_IMAGE = "python"
 CLIENT_START_TIMEOUT = 15.0
 
 
@@ -108,7 +109,7 @@ def start_client(stack: Stack, name: str, script: str, *args: str) -> tuple[str,
     """
     network = f"{stack.project}_default"
     client = stack.docker.containers.run(
-        CLIENT_IMAGE, ["python3", "-c", script, *args], name=name, detach=True,
+        stack.image_refs[CLIENT_IMAGE], ["python3", "-c", script, *args], name=name, detach=True,
         labels=stack.labels, network=network, auto_remove=True)
     deadline = time.monotonic() + CLIENT_START_TIMEOUT
     try:

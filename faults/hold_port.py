@@ -9,7 +9,7 @@ import docker.errors
 from faults.base import compose, ensure_running
 from fixtures.stack import APP_PORT, Stack
 
-HOLDER_IMAGE = "gameday/python:latest"
+HOLDER_IMAGE = "python"  # this checkout's Python runtime (stack.image_refs)
 
 
 @dataclass
@@ -23,7 +23,7 @@ class HoldPort:
     def inject(self, stack: Stack) -> str:
         compose(stack, "stop", "--timeout", "5", self.service)
         stack.docker.containers.run(
-            HOLDER_IMAGE, ["python3", "-m", "http.server", str(APP_PORT)],
+            stack.image_refs[HOLDER_IMAGE], ["python3", "-m", "http.server", str(APP_PORT)],
             name=self.name(stack), detach=True, labels=stack.labels,
             ports={f"{APP_PORT}/tcp": ("127.0.0.1", stack.ports[self.service])},
         )

@@ -111,6 +111,19 @@ def test_the_live_stack_is_the_deployment(stack) -> None:
         stack.compression.resend_delay_seconds), flags
 
 
+def test_every_container_runs_this_checkouts_build(stack) -> None:
+    """Each container was created from this checkout's content-hash tag (never a :latest that
+    another checkout's set-up may have moved), and runs that very image."""
+    containers = stack.docker.containers.list(
+        filters={"label": f"com.docker.compose.project={stack.project}"})
+    refs = set(stack.image_refs.values())
+    started = {c.name: c.attrs["Config"]["Image"] for c in containers}
+    assert started and all(ref in refs for ref in started.values()), started
+    for container in containers:
+        assert container.image.id == stack.docker.images.get(
+            container.attrs["Config"]["Image"]).id, container.name
+
+
 def test_an_answered_inference_is_recorded_and_cached(stack, postgres, redis_client) -> None:
     # A colour no other test uses, so the first answer cannot come from the cache.
     buffer = io.BytesIO()

@@ -128,3 +128,13 @@ def test_the_deployment_keeps_what_production_relies_on() -> None:
     # the exporter reports read-only.
     watched = [v for v in services["node-exporter"]["volumes"] if v["source"] == "data"]
     assert watched and not watched[0].get("read_only")
+
+
+def test_the_drill_names_every_image_by_this_checkouts_tag() -> None:
+    """Production starts :latest (the file's defaults); the drill its own build's content-hash
+    tags, which another checkout's set-up cannot move."""
+    deployed = fidelity.render(fidelity.DEPLOYMENT)["services"]
+    drilled = fidelity.render(fidelity.DEPLOYMENT, fidelity.OVERRIDE)["services"]
+    assert all(spec["image"].endswith(":latest") for spec in deployed.values())
+    assert {name: spec["image"] for name, spec in drilled.items()
+            if not spec["image"].endswith(":0123456789ab")} == {}
