@@ -39,9 +39,13 @@ chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME
 	@$(PYTEST) suites/scenarios/test_scenarios.py --scenario "$(scenario)" \
 		--junitxml=reports/junit-chaos.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
-gameday: setup  ## every scenario, then the incident reports and the summary (shard=I/N: one shard)
+gameday: setup  ## every scenario, then the incident reports and the summary (shard=I/N: one shard; jobs=N: N shards at once, merged)
+ifdef jobs
+	@$(PY) -m gameday.jobs --jobs $(jobs) -- $(ARGS)
+else
 	@$(PYTEST) suites/scenarios/test_scenarios.py $(if $(shard),--shard $(shard)) \
 		--junitxml=reports/junit-gameday.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
+endif
 
 explore: setup  ## random fault sequences, shrunk when one fails: make explore [examples=N] [seed=S] [variant=no-outbox]
 	@$(PYTEST) suites/explore --explore-examples $(or $(examples),10) \

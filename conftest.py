@@ -102,6 +102,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=rank)  # stable: keeps the order within a file
 
 
+def shard_suffix(spec: str | None) -> str:
+    """Shard 2/3's stack is <game day id>-2of3: shards on one engine never share a project."""
+    return "-{}of{}".format(*spec.split("/")) if spec else ""
+
+
 def selected_scenarios(config: pytest.Config) -> list[catalog.Scenario]:
     names = config.getoption("--scenario")
     chosen = [s for s in catalog.SCENARIOS if not names or s.name in names]
@@ -124,6 +129,7 @@ def stack_manager(request: pytest.FixtureRequest) -> Iterator[StackManager]:
     manager = StackManager(request.config.getoption("--time-compression"),
                            request.config.getoption("--alert-rules"),
                            run_id=request.config.getoption("--run-id"),
+                           stack_suffix=shard_suffix(request.config.getoption("--shard")),
                            # every secret known to every writer before anything is written
                            on_created=lambda stack: redact.register(stack.db_password,
                                                                     stack.initial_api_key))

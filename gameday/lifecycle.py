@@ -92,7 +92,7 @@ class Lifecycle:
         self.prometheus = PrometheusClient(stack.endpoints.prometheus)
         self.webhook = WebhookClient(stack.endpoints.webhook)
         self.journal = Journal(
-            scenario=scenario.name, title=scenario.title, run_id=stack.run_id, variant=variant,
+            scenario=scenario.name, title=scenario.title, run_id=stack.gameday_id, variant=variant,
             fault=self.fault.description, runbook=scenario.runbook, section=scenario.section,
             compression_factor=stack.compression.factor,
             compression_reason=monitoring.FACTOR_REASON,

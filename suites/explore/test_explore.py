@@ -61,7 +61,7 @@ def test_explore_fault_sequences(stack, request: pytest.FixtureRequest, observer
         print(f"\nreplay the shrunk sequence: {replay}")
         raise
     finally:
-        journal = journal_of(stack.run_id, stack.compression.factor, examples, variant,
+        journal = journal_of(stack.gameday_id, stack.compression.factor, examples, variant,
                              started, _first(failed), replay, FaultSequences.last_steps)
         for observer in observers:
             observer.finished(journal)
@@ -90,7 +90,7 @@ def test_exploration_finds_a_build_without_outbox_in_three_steps(stack) -> None:
     shrunk = [step["command"] for step in FaultSequences.last_steps]
     assert len(shrunk) <= 3, shrunk
     assert any("db-down" in step or "db-hung" in step for step in shrunk), shrunk
-    journal = journal_of(stack.run_id, stack.compression.factor, 6, "no-outbox", started,
+    journal = journal_of(stack.gameday_id, stack.compression.factor, 6, "no-outbox", started,
                          failure, "replay", FaultSequences.last_steps)
     assert journal.result is Result.FAILED
     assert journal.failure.category is Category.USER_IMPACT
