@@ -33,16 +33,24 @@ variants: setup  ## every broken variant of every scenario: each must fail in it
 	@$(PYTEST) suites/scenarios/test_broken_variants.py --variants all $(if $(shard),--shard $(shard)) \
 		--junitxml=reports/junit-variants.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 
-chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME
+chaos: $(STAMP)  ## one scenario: make chaos scenario=NAME (plan=1: print what it would do, do nothing)
 	@$(PY) -m gameday.catalog --check "$(scenario)"
+ifdef plan
+	@$(PY) -m gameday.plan --scenario "$(scenario)"
+else
 	@$(MAKE) --no-print-directory setup
 	@$(PYTEST) suites/scenarios/test_scenarios.py --scenario "$(scenario)" \
 		--junitxml=reports/junit-chaos.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
+endif
 
-gameday: setup  ## every scenario, then the incident reports and the summary (shard=I/N: one shard; jobs=N: N shards at once, merged)
-ifdef jobs
+gameday: $(STAMP)  ## every scenario, then the incident reports and the summary (shard=I/N: one shard; jobs=N: N shards at once, merged; plan=1: print what it would do, do nothing)
+ifdef plan
+	@$(PY) -m gameday.plan $(if $(shard),--shard $(shard))
+else ifdef jobs
+	@$(MAKE) --no-print-directory setup
 	@$(PY) -m gameday.jobs --jobs $(jobs) -- $(ARGS)
 else
+	@$(MAKE) --no-print-directory setup
 	@$(PYTEST) suites/scenarios/test_scenarios.py $(if $(shard),--shard $(shard)) \
 		--junitxml=reports/junit-gameday.xml --alluredir=$(RESULTS) --clean-alluredir $(ARGS)
 endif

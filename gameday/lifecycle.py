@@ -547,9 +547,9 @@ class Lifecycle:
             raise _fail(phase, Category.RECOVERY_FAILED,
                         f"{name}: section {heading!r} has no commands")
         records: list[dict] = []
-        repair_before = 1 if any(c.block >= 1 for c in commands) else 0
-        for command in commands:
-            if escalated and command.block >= repair_before:
+        escalation = runbook.escalation_index(commands)
+        for index, command in enumerate(commands):
+            if escalated and index == escalation:
                 records += escalated()
                 escalated = None
             where = command.where(name)

@@ -92,6 +92,13 @@ def commands(text: str, heading: str) -> list[Command]:
     return found
 
 
+def escalation_index(found: list[Command]) -> int:
+    """Where a repair outside the runbook (an escalation) happens among a section's commands:
+    after its first code block (the diagnosis), or at the start if it has one block only."""
+    after = 1 if any(c.block >= 1 for c in found) else 0
+    return next((i for i, c in enumerate(found) if c.block >= after), len(found))
+
+
 def execute(stack: Stack, command: Command) -> dict[str, Any]:
     """Type one command into the operator toolbox; the record the journal keeps of it."""
     record: dict[str, Any] = {"line": command.line, "command": command.text,

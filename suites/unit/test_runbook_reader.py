@@ -121,3 +121,13 @@ def test_no_runbook_line_acts_on_a_service_production_lacks() -> None:
                 assert set(services) <= deployed, f"{path.name}:{number}: {line.strip()}"
     assert "postgres" in seen and "app-prod" in seen  # the pattern does find lines
     assert "toxiproxy" not in deployed
+
+
+def test_an_escalation_comes_after_the_diagnosis_block() -> None:
+    """A repair outside the runbook happens after a section's first code block (the diagnosis),
+    or before its first command when it has one block only."""
+    two_blocks = RUNBOOK.replace("Some prose.\n", "Escalate.\n\n```bash\necho after\n```\n")
+    found = runbook.commands(two_blocks, "Scenario 1: Example")
+    assert found[runbook.escalation_index(found)].text == "echo after"
+    one_block = runbook.commands(RUNBOOK, "Scenario 1: Example")
+    assert runbook.escalation_index(one_block) == 0
