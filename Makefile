@@ -82,6 +82,9 @@ bench: setup  ## figures through the game day's runner: medians, alert ratios, r
 lint: $(STAMP)  ## ruff
 	@$(VENV)/bin/ruff check .
 
+abort: $(STAMP)  ## the kill switch: revert every fault in force on this machine, its run stopped first (run=ID: one stack's only)
+	@$(PY) -m gameday.abort $(if $(run),--run $(run))
+
 clean:  ## remove every container, network and volume the project ever started
 	@if [ -x $(PY) ]; then $(PY) -m fixtures.sweep --all; fi
 

@@ -8,6 +8,7 @@ active); if it is not, it is replaced by a new one.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,9 +70,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: fixtures.monitoring.DEFAULT_FACTOR)")
 
 
+def _stopped(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}")
+    # SIGTERM (make abort, a CI runner's cancel, gameday.jobs) stops the run as Ctrl-C does:
+    # the fault in force is reverted, the journal says `aborted`, the stack is taken down.
+    signal.signal(signal.SIGTERM, _stopped)
     from gameday import redact
     from reporting.output_scan import OutputScan
 

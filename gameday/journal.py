@@ -69,12 +69,13 @@ class Category(StrEnum):
     USER_IMPACT = "user-impact"  # the fault cost users more than the scenario allows
     LOAD_MISSING = "load-missing"  # the load recorded too little to judge what users lost
     RESTARTED = "restarted"  # the service was restarted where the runbook promises it is not
+    ABORTED = "aborted"  # stopped from outside (SIGTERM, SIGINT, make abort); fault reverted
     SUITE = "suite-or-infrastructure"
 
     @property
     def product_defect(self) -> bool:
         """A defect of the product or its runbooks, not of the suite or the machine."""
-        return self not in (Category.SUITE, Category.STEADY_STATE)
+        return self not in (Category.SUITE, Category.STEADY_STATE, Category.ABORTED)
 
 
 class Result(StrEnum):

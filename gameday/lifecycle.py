@@ -17,7 +17,7 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from fixtures import monitoring
+from fixtures import ledger, monitoring
 from fixtures.clients import PrometheusClient, WebhookClient, stored_counts, wait_until
 from fixtures.stack import Stack
 from gameday import checks, runbook
@@ -108,6 +108,7 @@ class Lifecycle:
         self.restarts_before = 0
         self.app_started_before = ""
         self.first_firing: dict[str, float] = {}  # alert -> when it fired (unix time)
+        self.in_force: ledger.Entry | None = None  # the kill switch's record of the fault
 
     # ---- the runner -----------------------------------------------------------------------
     def run(self) -> Journal:
@@ -129,6 +130,13 @@ class Lifecycle:
             self.journal.result = Result.FAILED
             self.journal.failure = Failure(failure.phase, failure.category, failure.message)
             raise
+        except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (conftest), or make abort
+            self.journal.result = Result.BROKEN
+            phase = self.journal.phases[-1].name if self.journal.phases else Phase.SUITE
+            self.journal.failure = Failure(phase, Category.ABORTED,
+                                           f"stopped from outside ({stop or 'SIGINT'}); the "
+                                           "fault is reverted at once")
+            raise
         except BaseException as error:
             self.journal.result = Result.BROKEN
             self.journal.failure = Failure(Phase.SUITE, Category.SUITE,
@@ -138,6 +146,8 @@ class Lifecycle:
             self.journal.timeline = prober.timeline(self.t0)
             try:
                 self.fault.revert(self.stack)  # the safety net: the fault never outlives the run
+                if self.in_force:  # reverted: off the kill switch's record
+                    ledger.remove(self.in_force)
             finally:
                 self.stack.clear_fault_flag()
                 for observer in self.observers:
@@ -254,6 +264,11 @@ class Lifecycle:
         return signal.seen_at(self.prober.since(self.injected_at))
 
     def inject(self) -> dict:
+        # On the kill switch's record before anything of the fault happens (prepare too).
+        self.in_force = ledger.record(
+            self.scenario.name, self.scenario.fault.module, self.scenario.fault.settings,
+            self.stack.deploy_dir, self.stack.run_id, self.stack.gameday_id,
+            self.stack.compression.factor)
         prepare = getattr(self.fault, "prepare", None)  # a wait that is not the fault's time
         prepared = prepare(self.stack) if prepare else ""
         if prepare:  # the prepared stack is the baseline (a fault may have recreated the app)

@@ -39,6 +39,7 @@ MEANING: dict[Category, str] = {
                            "users",
     Category.RESTARTED: "the service was restarted although the runbook promises it keeps "
                         "running",
+    Category.ABORTED: "the run was stopped from outside and its fault reverted",
     Category.SUITE: "an error in the suite, its fixtures or the machine",
 }
 PRODUCT, SUITE = "Product defect", "Suite or infrastructure"

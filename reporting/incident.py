@@ -62,6 +62,8 @@ FOLLOW_UPS: dict[Category, str] = {
     Category.RESTARTED: "Find what restarted the service although the runbook promises it keeps "
                         "running (a health check, the restart policy, a runbook command), or "
                         "change the runbook's promise.",
+    Category.ABORTED: "The run was stopped from outside (SIGTERM, SIGINT, make abort) and its "
+                      "fault reverted; nothing was judged. Run the scenario again.",
     Category.SUITE: "Fix the suite or its infrastructure, then run the scenario again.",
 }
 
